@@ -1,0 +1,3 @@
+from cogpin.cli import main
+
+main()
