@@ -1,0 +1,105 @@
+"""The runtime wheel that goes into every image, built deterministically from the installed ``cog``
+package of the ``cogpin-runtime`` distribution: the same sources always give the same sha256, so the
+lock can pin it like any other wheel.
+
+``COGPIN_RUNTIME_SOURCE`` may name a folder that holds the ``cog`` package (e.g. ``runtime/``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import importlib.metadata
+import importlib.util
+import io
+import os
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from cogpin.cache import ArtifactCache
+from cogpin.errors import CogpinError
+
+DIST = "cogpin-runtime"
+FIXED_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+@dataclass(frozen=True)
+class RuntimeWheel:
+    name: str
+    version: str
+    filename: str
+    sha256: str
+    path: Path
+
+
+def runtime_package_dir() -> Path:
+    override = os.environ.get("COGPIN_RUNTIME_SOURCE")
+    if override:
+        d = Path(override) / "cog"
+        if not (d / "__init__.py").is_file():
+            raise CogpinError(f"COGPIN_RUNTIME_SOURCE={override} holds no cog/__init__.py")
+        return d
+    try:
+        importlib.metadata.distribution(DIST)
+    except importlib.metadata.PackageNotFoundError as e:
+        raise CogpinError(
+            f"the {DIST} distribution (cogpin's in-image runtime) is not installed",
+            "install it beside cogpin (`pip install ./runtime` in a cogpin checkout).",
+        ) from e
+    spec = importlib.util.find_spec("cog")
+    if spec is None or not spec.submodule_search_locations:
+        raise CogpinError(f"{DIST} is installed but its `cog` package cannot be found")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def runtime_version() -> str:
+    try:
+        return importlib.metadata.version(DIST)
+    except importlib.metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+def wheel_bytes(package_dir: Path, version: str) -> bytes:
+    """A py3-none-any wheel of ``package_dir`` with fixed timestamps, modes and entry order."""
+    files: list[tuple[str, bytes]] = []
+    for p in sorted(package_dir.rglob("*")):
+        if p.is_dir() or "__pycache__" in p.parts or p.suffix in (".pyc", ".pyo"):
+            continue
+        files.append((f"cog/{p.relative_to(package_dir).as_posix()}", p.read_bytes()))
+    dist_info = f"cogpin_runtime-{version}.dist-info"
+    files.append(
+        (
+            f"{dist_info}/METADATA",
+            f"Metadata-Version: 2.1\nName: {DIST}\nVersion: {version}\nRequires-Python: >=3.9\n".encode(),
+        )
+    )
+    files.append(
+        (
+            f"{dist_info}/WHEEL",
+            b"Wheel-Version: 1.0\nGenerator: cogpin\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+        )
+    )
+    record = []
+    for name, data in files:
+        digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
+        record.append(f"{name},sha256={digest},{len(data)}")
+    record.append(f"{dist_info}/RECORD,,")
+    files.append((f"{dist_info}/RECORD", ("\n".join(record) + "\n").encode()))
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in files:
+            info = zipfile.ZipInfo(name, FIXED_TIME)
+            info.external_attr = 0o644 << 16
+            info.compress_type = zipfile.ZIP_DEFLATED
+            zf.writestr(info, data, compresslevel=9)
+    return buf.getvalue()
+
+
+def build_runtime_wheel(cache_dir: Path) -> RuntimeWheel:
+    version = runtime_version()
+    filename = f"cogpin_runtime-{version}-py3-none-any.whl"
+    data = wheel_bytes(runtime_package_dir(), version)
+    path, sha = ArtifactCache(cache_dir).put_bytes(data, filename)
+    return RuntimeWheel(DIST, version, filename, sha, path)
