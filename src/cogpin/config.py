@@ -317,6 +317,7 @@ class _Checker:
         self.root = root
         self.shown = _display(path)
         self.warnings: list[str] = []
+        self.build_line = 1
 
     # -- error/warning helpers
 
@@ -486,6 +487,7 @@ class _Checker:
         if build is None:
             build = _Map()
             build.line, build.key_lines, build.value_lines, build.source = data.line, {}, {}, {}
+        self.build_line = data.key_lines.get("build", 1)
         self.check_keys(
             build,
             BUILD_KEYS,
@@ -572,7 +574,7 @@ class _Checker:
     def python_version(self, build: _Map) -> str:
         if "python_version" not in build:
             self.warn(
-                build.line,
+                self.build_line,
                 "build.python_version",
                 f'not set; using {DEFAULT_PYTHON_VERSION} (Cog\'s default). Set it, e.g. python_version: "3.12".',
             )
