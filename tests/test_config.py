@@ -876,3 +876,29 @@ def test_canonical_inputs_keys_and_defaults(project: Path) -> None:
 )
 def test_canonical_requirement(line: str, canonical: str) -> None:
     assert canonical_requirement(line) == canonical
+
+
+def test_canonical_inputs_drop_url_credentials(project: Path) -> None:
+    c = req_config(
+        project,
+        "--index-url https://user:s3cret@pypi.corp/simple\n"
+        "--extra-index-url https://${TOKEN}@extra.corp/simple\n"
+        "-f https://tok@links.corp/wheels/\n"
+        "torch\n",
+    )
+    assert c.requirements.index_url == "https://user:s3cret@pypi.corp/simple"  # the resolver needs them
+    inputs = canonical_inputs(c)
+    assert inputs["index_url"] == "https://pypi.corp/simple"
+    assert inputs["extra_index_urls"] == ["https://extra.corp/simple"]
+    assert inputs["find_links"] == ["https://links.corp/wheels/"]
+    assert "s3cret" not in json.dumps(inputs)
+
+
+def test_requirements_bom_and_continuation_concatenate_like_pip(project: Path) -> None:
+    c = req_config(project, "\ufefftorch==2.3.\\\n1\nnumpy\n")
+    assert c.requirements.lines == ("torch==2.3.1", "numpy")
+
+
+def test_requirements_comment_hash_without_space_is_not_a_comment(project: Path) -> None:
+    c = req_config(project, "pkg @ https://e.com/pkg-1.0.tar.gz#sha256=abc  # comment\n")
+    assert c.requirements.lines == ("pkg @ https://e.com/pkg-1.0.tar.gz#sha256=abc",)

@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 from packaging.requirements import InvalidRequirement, Requirement
@@ -891,7 +892,7 @@ class _RequirementsParser:
                 "remove one of the -r lines.",
             )
         try:
-            text = path.read_text(encoding="utf-8")
+            text = path.read_text(encoding="utf-8-sig")
         except FileNotFoundError:
             if included_from is None:
                 raise ConfigError(
@@ -1081,7 +1082,8 @@ class _RequirementsParser:
 
 
 def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """Physical lines joined at a trailing backslash, with the number of the first physical line."""
+    """Lines as pip reads them: a trailing backslash joins the next physical line (concatenated, as pip
+    does), and runs of whitespace become one space; with the number of the first physical line."""
     buffer: list[str] = []
     start = 0
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -1092,10 +1094,10 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
             buffer.append(stripped[:-1])
             continue
         buffer.append(raw)
-        yield start, " ".join(part.strip() for part in buffer)
+        yield start, " ".join("".join(buffer).split())
         buffer = []
     if buffer:
-        yield start, " ".join(part.strip() for part in buffer)
+        yield start, " ".join("".join(buffer).split())
 
 
 # ------------------------------------------------------------------------------------------- loading
@@ -1233,6 +1235,14 @@ def canonical_requirement(line: str) -> str:
     return text
 
 
+def _redact(url: str) -> str:
+    """A URL without credentials (``https://user:token@host/simple`` → ``https://host/simple``)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
 def canonical_inputs(config: Config) -> dict:
     """The build-relevant request, canonicalised: the lock's input hash and its ``[original]`` table.
 
@@ -1245,8 +1255,9 @@ def canonical_inputs(config: Config) -> dict:
         change the resolution;
       - ``index_url`` ("" when not set), ``extra_index_urls`` (kept in the order written: index priority can
         depend on it), ``find_links`` (URLs as written, local folders project-relative, never machine
-        paths), ``options`` (--pre, --no-index, --only-binary=… and the like, sorted): they change where and
-        what the resolver may pick;
+        paths), ``options`` (--pre, --no-index, --only-binary=… and the like, sorted): they change where
+        and what the resolver may pick. Credentials (``user:token@``) are removed from every URL: they
+        differ between machines and must never reach the lock;
       - ``system_packages`` (sorted, de-duplicated: apt installs them in one step);
       - ``run``: the build.run steps in order (pre_install first), with their secret mounts: they are
         image layers;
@@ -1261,7 +1272,7 @@ def canonical_inputs(config: Config) -> dict:
     find_links = []
     for link in req.find_links:
         if _URL.match(link):
-            find_links.append(link)
+            find_links.append(_redact(link))
         else:
             find_links.append(_relative(config.root, Path(link)))
     return {
@@ -1270,8 +1281,8 @@ def canonical_inputs(config: Config) -> dict:
         "cuda": config.cuda or "",
         "cudnn": config.cudnn or "",
         "requirements": requirements,
-        "index_url": req.index_url or "",
-        "extra_index_urls": list(req.extra_index_urls),
+        "index_url": _redact(req.index_url) if req.index_url else "",
+        "extra_index_urls": [_redact(url) for url in req.extra_index_urls],
         "find_links": find_links,
         "options": sorted(req.options),
         "system_packages": sorted(set(config.system_packages)),
