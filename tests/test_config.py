@@ -902,3 +902,8 @@ def test_requirements_bom_and_continuation_concatenate_like_pip(project: Path) -
 def test_requirements_comment_hash_without_space_is_not_a_comment(project: Path) -> None:
     c = req_config(project, "pkg @ https://e.com/pkg-1.0.tar.gz#sha256=abc  # comment\n")
     assert c.requirements.lines == ("pkg @ https://e.com/pkg-1.0.tar.gz#sha256=abc",)
+
+
+def test_unknown_number_key_is_shown_as_written(project: Path) -> None:
+    e = error(project, 'build:\n  python_version: "3.12"\n3.10: x\n')
+    assert e.message == "cog.yaml:3: 3.10: unknown key (Cog rejects it too)."

@@ -212,6 +212,7 @@ class _Map(dict):
     key_lines: dict[Any, int]
     value_lines: dict[Any, int]
     source: dict[Any, str]
+    key_source: dict[Any, str]
 
 
 class _Seq(list):
@@ -236,7 +237,7 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
     loader.flatten_mapping(node)
     result = _Map()
     result.line = node.start_mark.line + 1
-    result.key_lines, result.value_lines, result.source = {}, {}, {}
+    result.key_lines, result.value_lines, result.source, result.key_source = {}, {}, {}, {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if isinstance(key, (dict, list)):
@@ -247,6 +248,8 @@ def _construct_map(loader: _Loader, node: yaml.MappingNode) -> _Map:
             raise _DuplicateKey(key, line, result.key_lines[key])
         result[key] = value
         result.key_lines[key] = line
+        if isinstance(key_node, yaml.ScalarNode):
+            result.key_source[key] = key_node.value
         result.value_lines[key] = value_node.start_mark.line + 1
         if isinstance(value_node, yaml.ScalarNode):
             result.source[key] = value_node.value
@@ -337,7 +340,7 @@ class _Checker:
         for key in mapping:
             if isinstance(key, str) and key in allowed:
                 continue
-            name = f"{prefix}{key}"
+            name = f"{prefix}{getattr(mapping, 'key_source', {}).get(key, key)}"
             line = mapping.key_lines.get(key)
             if isinstance(key, str) and key in elsewhere:
                 raise self.fail(
@@ -488,6 +491,7 @@ class _Checker:
         if build is None:
             build = _Map()
             build.line, build.key_lines, build.value_lines, build.source = data.line, {}, {}, {}
+            build.key_source = {}
         self.build_line = data.key_lines.get("build", 1)
         self.check_keys(
             build,
