@@ -1,0 +1,1 @@
+"""Commands run inside an image (`python -m cog.command.<name>`)."""

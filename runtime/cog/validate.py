@@ -1,0 +1,169 @@
+"""Checking a request's input against the schema's Input component (Cog's 422 error shape).
+
+Runs in the HTTP process, which never imports model code: the schema is the single source of truth.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_URL_SCHEMES = ("http://", "https://", "data:")
+
+
+class _Invalid(Exception):
+    def __init__(self, msg: str, type_: str) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.type = type_
+
+
+def validate_input(
+    schema: dict[str, Any], value: Any, component: str = "Input"
+) -> tuple[dict[str, Any], list[dict[str, Any]], list[str]]:
+    """(cleaned input, errors in Cog's `detail` shape, unknown field names that were dropped)."""
+    components = schema.get("components", {}).get("schemas", {})
+    spec = components.get(component, {"properties": {}})
+    errors: list[dict[str, Any]] = []
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        return {}, [_err(["body", "input"], "value is not a valid dict", "type_error.dict")], []
+    props: dict[str, Any] = spec.get("properties", {})
+    cleaned: dict[str, Any] = {}
+    unknown = sorted(k for k in value if k not in props)
+    for name in spec.get("required", []):
+        if name not in value:
+            errors.append(_err(["body", "input", name], "field required", "value_error.missing"))
+    for name, prop in props.items():
+        if name not in value:
+            continue
+        try:
+            cleaned[name] = _check(value[name], prop, components)
+        except _Invalid as e:
+            errors.append(_err(["body", "input", name], e.msg, e.type))
+    return cleaned, errors, unknown
+
+
+def _err(loc: list[Any], msg: str, type_: str) -> dict[str, Any]:
+    return {"loc": loc, "msg": msg, "type": type_}
+
+
+def _resolve(prop: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    merged = {k: v for k, v in prop.items() if k not in ("allOf", "$ref")}
+    refs = list(prop.get("allOf", []))
+    if "$ref" in prop:
+        refs.append({"$ref": prop["$ref"]})
+    for ref in refs:
+        target = ref.get("$ref", "")
+        sub = components.get(target.rsplit("/", 1)[-1], {}) if target else ref
+        for k, v in _resolve(sub, components).items():
+            merged.setdefault(k, v)
+    return merged
+
+
+def _check(value: Any, prop: dict[str, Any], components: dict[str, Any]) -> Any:
+    prop = _resolve(prop, components)
+    if value is None:
+        if (
+            prop.get("nullable")
+            or prop == {}
+            or prop.keys() <= {"title", "x-order", "description", "default"}
+        ):
+            return None
+        raise _Invalid("none is not an allowed value", "type_error.none.not_allowed")
+    if "anyOf" in prop:
+        for option in prop["anyOf"]:
+            try:
+                return _check(value, option, components)
+            except _Invalid:
+                continue
+        raise _Invalid("value does not match any of the allowed types", "type_error.union")
+    kind = prop.get("type")
+    if kind == "string":
+        if not isinstance(value, str):
+            raise _Invalid("str type expected", "type_error.str")
+        if prop.get("format") == "uri" and not value.startswith(_URL_SCHEMES):
+            raise _Invalid(
+                "invalid or missing URL scheme: expected http(s):// or data:", "value_error.url.scheme"
+            )
+    elif kind == "integer":
+        value = _integer(value)
+    elif kind == "number":
+        value = _number(value)
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            if isinstance(value, str) and value.lower() in ("true", "false"):
+                value = value.lower() == "true"
+            else:
+                raise _Invalid("value could not be parsed to a boolean", "type_error.bool")
+    elif kind == "array":
+        if not isinstance(value, list):
+            raise _Invalid("value is not a valid list", "type_error.list")
+        items = prop.get("items", {})
+        value = [_check(v, items, components) for v in value]
+        if "minItems" in prop and len(value) < prop["minItems"]:
+            raise _Invalid(
+                f"ensure this value has at least {prop['minItems']} items", "value_error.list.min_items"
+            )
+        if "maxItems" in prop and len(value) > prop["maxItems"]:
+            raise _Invalid(
+                f"ensure this value has at most {prop['maxItems']} items", "value_error.list.max_items"
+            )
+    elif kind == "object" and not isinstance(value, dict):
+        raise _Invalid("value is not a valid dict", "type_error.dict")
+    if "enum" in prop and value not in prop["enum"]:
+        permitted = ", ".join(repr(v) for v in prop["enum"])
+        raise _Invalid(f"value is not a valid enumeration member; permitted: {permitted}", "type_error.enum")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if "minimum" in prop and value < prop["minimum"]:
+            raise _Invalid(
+                f"ensure this value is greater than or equal to {prop['minimum']}",
+                "value_error.number.not_ge",
+            )
+        if "maximum" in prop and value > prop["maximum"]:
+            raise _Invalid(
+                f"ensure this value is less than or equal to {prop['maximum']}", "value_error.number.not_le"
+            )
+    if isinstance(value, str):
+        if "minLength" in prop and len(value) < prop["minLength"]:
+            raise _Invalid(
+                f"ensure this value has at least {prop['minLength']} characters",
+                "value_error.any_str.min_length",
+            )
+        if "maxLength" in prop and len(value) > prop["maxLength"]:
+            raise _Invalid(
+                f"ensure this value has at most {prop['maxLength']} characters",
+                "value_error.any_str.max_length",
+            )
+        if "pattern" in prop and re.search(prop["pattern"], value) is None:
+            raise _Invalid(f'string does not match regex "{prop["pattern"]}"', "value_error.str.regex")
+    return value
+
+
+def _integer(value: Any) -> int:
+    if isinstance(value, bool):
+        raise _Invalid("value is not a valid integer", "type_error.integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            pass
+    raise _Invalid("value is not a valid integer", "type_error.integer")
+
+
+def _number(value: Any) -> float | int:
+    if isinstance(value, bool):
+        raise _Invalid("value is not a valid float", "type_error.float")
+    if isinstance(value, (int, float)):
+        return value
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            pass
+    raise _Invalid("value is not a valid float", "type_error.float")
