@@ -65,11 +65,12 @@ def model_type_hints(cls: type) -> dict[str, Any]:
     try:
         return typing.get_type_hints(cls)
     except Exception:
-        globalns = vars(sys.modules.get(cls.__module__, typing))
         hints: dict[str, Any] = {}
         for base in reversed(cls.__mro__):
+            globalns = vars(sys.modules.get(base.__module__, typing))
             for k, v in base.__dict__.get("__annotations__", {}).items():
-                hints[k] = _eval_annotation(v, globalns)
+                if not k.startswith("_"):
+                    hints[k] = _eval_annotation(v, globalns)
         return hints
 
 

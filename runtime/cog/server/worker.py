@@ -15,6 +15,7 @@ import inspect
 import io
 import os
 import queue
+import select
 import shutil
 import signal
 import struct
@@ -61,14 +62,19 @@ class LogCapture:
         sys.stderr = _Stream("stderr", sys.stderr, chan)  # type: ignore[assignment]
 
     def _pump(self, fd: int, r: int, name: str) -> None:
+        # poll first, then mark busy, then read: data is either still in the pipe (FIONREAD > 0) or being
+        # handled (busy), so flush() never misses output in between.
+        poller = select.poll()
+        poller.register(r, select.POLLIN | select.POLLHUP)
         while True:
+            poller.poll()
+            self.busy[fd] = True
             try:
                 data = os.read(r, 65536)
             except OSError:
                 return
             if not data:
                 return
-            self.busy[fd] = True
             if SENTINEL in data:
                 data = data.replace(SENTINEL, b"")
                 self.seen[fd].set()
