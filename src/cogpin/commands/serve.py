@@ -1,11 +1,98 @@
-"""`cogpin serve`."""
+"""`cogpin serve`: the model's HTTP API on 127.0.0.1:PORT, from source (environment image + the project
+mounted). Logs are streamed; Ctrl-C or SIGTERM stops and removes the container."""
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+import urllib.parse
 from typing import Any
 
-from cogpin.errors import NotImplementedYet
+import click
+
+from cogpin import containers
+from cogpin.containers import ModelContainer, RunSpec
+from cogpin.errors import CogpinError
 
 
-def main(**options: Any) -> int:
-    raise NotImplementedYet("serve")
+def _note(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def main(
+    config_file: str | None = None,
+    frozen: bool = False,
+    relock: bool = False,
+    port: int = 8393,
+    upload_url: str | None = None,
+    gpus: str | None = None,
+) -> int:
+    from cogpin import engine
+    from cogpin.config import load
+
+    config = load(config_file)
+    for w in config.warnings:
+        _note(f"warning: {w}")
+    if not config.predict and not config.train:
+        raise CogpinError(
+            f"{config.path.name} has neither predict: nor train:, so there is nothing to serve",
+            'add `predict: "predict.py:Predictor"` to cog.yaml.',
+        )
+    client = engine.client()
+    built = containers.environment_image(client, config, frozen=frozen, relock=relock)
+    command = list(containers.DEFAULT_COMMAND)
+    spec = RunSpec(
+        image=built.id,
+        command=command,
+        env=containers.project_env(config),
+        mounts=containers.project_mount(config.root),
+        working_dir="/src",
+        gpus=containers.choose_gpus(gpus, config.gpu, client, _note),
+        role="serve",
+    )
+    if upload_url:
+        command += ["--upload-url", upload_url]
+    host = urllib.parse.urlsplit(upload_url).hostname if upload_url else None
+    if host in ("127.0.0.1", "localhost", "::1"):
+        # the upload target is on this machine's loopback: share the host's network so the container
+        # reaches it, and listen on 127.0.0.1:PORT only
+        spec.network_mode = "host"
+        command += ["--host", "127.0.0.1", "--port", str(port)]
+        spec.env["PORT"] = str(port)
+    else:
+        spec.publish = {containers.SERVER_PORT: port}
+
+    with ModelContainer(client, spec) as mc:
+        if spec.network_mode == "host":
+            mc.port = port
+        stop = threading.Event()
+        logger = threading.Thread(target=_stream_logs, args=(client, mc.id, stop), daemon=True)
+        logger.start()
+        _note(f"Starting the model server on http://127.0.0.1:{port} (Ctrl-C stops it)")
+        try:
+            mc.wait_ready(setup_timeout=float("inf"))
+            _note(f"Ready: http://127.0.0.1:{port}  (POST /predictions, docs at /openapi.json)")
+            while True:
+                state = client.api.inspect_container(mc.id).get("State") or {}
+                if not state.get("Running"):
+                    time.sleep(0.2)  # let the last logs through
+                    _note(f"The model server stopped (exit code {state.get('ExitCode')}).")
+                    return int(state.get("ExitCode") or 1)
+                time.sleep(1.0)
+        except KeyboardInterrupt:
+            _note("Stopping …")
+            return 0
+        finally:
+            stop.set()
+
+
+def _stream_logs(client: Any, cid: str | None, stop: threading.Event) -> None:
+    try:
+        for chunk in client.api.logs(cid, stream=True, follow=True, stdout=True, stderr=True):
+            if stop.is_set():
+                break
+            sys.stderr.buffer.write(chunk)
+            sys.stderr.buffer.flush()
+    except Exception:
+        pass
