@@ -194,6 +194,9 @@ class Runner:
             setup_was = self.setup["status"]
             if not self.stopping and setup_was == "starting":
                 self._setup_failed(f"the worker process {reason} during setup")
+            elif not self.stopping and setup_was == "succeeded":
+                self.state = "STARTING"  # truthful while the worker restarts
+                self.setup = {"started_at": now_iso(), "completed_at": None, "status": "starting", "logs": ""}
         for pred in victims:
             self._finish(pred, "failed", f"the worker process {reason} while running this prediction", {})
         if self.stopping:
