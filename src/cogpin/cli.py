@@ -24,7 +24,7 @@ GPU_FLAGS_HELP = {
 }
 
 
-def _dispatch(command: str, **options: Any) -> None:
+def _dispatch(command: str, /, **options: Any) -> None:
     module = importlib.import_module(f"cogpin.commands.{command}")
     code = module.main(**options)
     if isinstance(code, int) and code != 0:
