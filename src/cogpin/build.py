@@ -1,0 +1,630 @@
+"""`cogpin build`: lock → Dockerfile → image on the Docker Engine.
+
+1. Read ``cog.lock`` (checked against cog.yaml by ``cogpin.lock.ensure_fresh`` per ``lock_mode``).
+2. Compute the image's **identity**: a hash of the lock's bytes, the project files after .dockerignore,
+   the CA certificate and the template version. An image labelled with it already exists → nothing to do.
+3. Fetch every artifact the lock pins into the content-addressed cache (sha256-checked), serve them on
+   127.0.0.1 for the build, render the Dockerfile, send a context of the Dockerfile, cogpin's init and the
+   project (fixed mtimes and owners), and build untagged (the Docker SDK's classic builder; the BuildKit CLI
+   when build.run has secret mounts).
+4. Run ``python -m cog.command.openapi_schema`` in a throwaway container of the image (an invalid
+   predictor fails the build here, with the reason), then add the schema, pip freeze, identity and OCI
+   labels in a metadata-only step, and only then tag: a failed build leaves no tag behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cogpin.errors import CogpinError
+
+if TYPE_CHECKING:
+    from cogpin.config import Config
+    from cogpin.templates.lockview import LockView
+
+IDENTITY_LABEL = "dev.cogpin.identity"
+TEMP_LABEL = "dev.cogpin.temporary"
+# Never sent, whatever .dockerignore says (appended last, so no `!pattern` brings them back).
+ALWAYS_EXCLUDED = (
+    ".git",
+    ".hg",
+    ".svn",
+    ".cog",
+    ".venv",
+    "venv",
+    "**/__pycache__",
+    "**/*.pyc",
+    ".mypy_cache",
+    ".pytest_cache",
+    ".ruff_cache",
+    ".ipynb_checkpoints",
+    "**/.DS_Store",
+)
+CONTEXT_MTIME = 315532800  # 1980-01-01, like FILE_EPOCH in the templates
+
+
+@dataclass
+class BuildOptions:
+    tag: str | None = None  # default: `image` from cog.yaml, else cog-<folder name>
+    no_cache: bool = False
+    secrets: tuple[str, ...] = ()  # "id=ID,src=FILE"
+    progress: str = "auto"  # auto|plain|quiet
+    lock_mode: str = "locked"  # locked|frozen|relock
+    ca_cert: str | None = None  # PEM file, folder or text; default: COG_CA_CERT (as Cog reads it)
+    port: int | None = None  # wheel server port; default COGPIN_WHEELS_PORT or the templates' fixed port
+
+
+@dataclass
+class BuiltImage:
+    id: str
+    tags: list[str]
+    identity_tag: str
+    schema: dict
+    reused: bool
+    identity: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Inputs
+
+
+def load_lock(config: Config, mode: str = "locked", echo: Any = None) -> LockView:
+    """The lock to build from: ``cogpin.lock.ensure_fresh`` decides per mode (locked: fail when stale,
+    naming what changed; frozen: use as is; relock: re-resolve when stale; no lock: create one)."""
+    from cogpin.lock import ensure_fresh
+    from cogpin.templates.lockview import view
+
+    path = config.root / "cog.lock"
+    return view(ensure_fresh(config, mode, echo=echo), str(path))
+
+
+def default_tag(config: Config) -> str:
+    if config.image:
+        return config.image
+    name = re.sub(r"[^a-z0-9._-]+", "-", config.root.name.lower()).strip("-._") or "model"
+    return f"cog-{name}"
+
+
+def repository(tag: str) -> str:
+    """``registry:5000/a/b:tag@sha256:…`` → ``registry:5000/a/b``."""
+    tag = tag.split("@", 1)[0]
+    head, _, last = tag.rpartition("/")
+    last = last.split(":", 1)[0]
+    return f"{head}/{last}" if head else last
+
+
+def ca_certificate(value: str | None) -> bytes | None:
+    """The CA certificate(s) to trust in the image: ``--ca-cert``/``COG_CA_CERT`` as Cog reads it: a PEM
+    file, a folder of ``*.crt``/``*.pem`` files, or the PEM text itself."""
+    value = value if value is not None else os.environ.get("COG_CA_CERT") or os.environ.get("COGPIN_CA_CERT")
+    if not value:
+        return None
+    if "-----BEGIN" in value:
+        data = value.encode()
+    else:
+        p = Path(value).expanduser()
+        if p.is_dir():
+            files = sorted([*p.glob("*.crt"), *p.glob("*.pem")])
+            data = b"".join(f.read_bytes().rstrip(b"\n") + b"\n" for f in files)
+        elif p.is_file():
+            data = p.read_bytes()
+        else:
+            raise CogpinError(
+                f"COG_CA_CERT={value}: no such file or folder", "give a PEM file, a folder or PEM text."
+            )
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise CogpinError(f"COG_CA_CERT={value[:60]}: holds no PEM certificate")
+    return data.rstrip(b"\n") + b"\n"
+
+
+def project_files(root: Path) -> list[tuple[str, Path]]:
+    """``(relative posix path, path)`` for every file and folder sent to the build: .dockerignore is
+    honoured; VCS folders, .cog/, virtual environments and caches never go."""
+    from docker.utils.build import PatternMatcher
+
+    patterns: list[str] = []
+    ignore = root / ".dockerignore"
+    if ignore.is_file():
+        for line in ignore.read_text(encoding="utf-8", errors="replace").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                patterns.append(line)
+    venvs = [d.name for d in root.iterdir() if d.is_dir() and (d / "pyvenv.cfg").is_file()]
+    patterns += [*ALWAYS_EXCLUDED, *venvs]
+    paths = sorted(set(PatternMatcher(patterns).walk(str(root))))
+    out = []
+    for rel in paths:
+        p = root / rel
+        if p.is_symlink() or p.is_file() or p.is_dir():
+            out.append((Path(rel).as_posix(), p))
+    return out
+
+
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def identity(
+    lock: LockView,
+    config: Config,
+    files: list[tuple[str, Path]],
+    ca: bytes | None,
+    include_project: bool,
+) -> str:
+    """The image's content identity (Nix-style): the same inputs always give the same hash."""
+    from cogpin.templates import template_version
+
+    h = hashlib.sha256()
+    h.update(b"cogpin-identity-1\0")
+    h.update(f"template={template_version()}\0lock={lock.sha256}\0project={include_project}\0".encode())
+    h.update(b"ca=" + hashlib.sha256(ca or b"").hexdigest().encode() + b"\0")
+    if not include_project:
+        # The Dockerfile still depends on cog.yaml (run steps, environment, predictor).
+        files = [(config.path.name, config.path)]
+    for rel, p in files:
+        if p.is_symlink():
+            h.update(f"L {rel} {os.readlink(p)}\0".encode())
+        elif p.is_dir():
+            h.update(f"D {rel}\0".encode())
+        else:
+            mode = "x" if os.access(p, os.X_OK) else "-"
+            h.update(f"F {rel} {mode} {file_digest(p)}\0".encode())
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The build context
+
+
+def write_context(
+    out: Any, dockerfile: str, files: list[tuple[str, Path]], ca: bytes | None, include_project: bool
+) -> None:
+    """A tar with fixed mtimes, owners and modes, in sorted order: the same inputs, the same bytes."""
+    from cogpin.templates import init_script
+
+    def info(name: str, size: int = 0, mode: int = 0o644, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
+        ti = tarfile.TarInfo(name)
+        ti.size, ti.mode, ti.type, ti.mtime = size, mode, kind, CONTEXT_MTIME
+        ti.uid = ti.gid = 0
+        ti.uname = ti.gname = ""
+        return ti
+
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in (("Dockerfile", dockerfile.encode()), ("cogpin/init.py", init_script())):
+            if name.startswith("cogpin/") and "cogpin" not in tar.getnames():
+                tar.addfile(info("cogpin", mode=0o755, kind=tarfile.DIRTYPE))
+            tar.addfile(info(name, len(data)), io.BytesIO(data))
+        if ca is not None:
+            tar.addfile(info("cogpin/ca.crt", len(ca)), io.BytesIO(ca))
+        if not include_project:
+            return
+        tar.addfile(info("project", mode=0o755, kind=tarfile.DIRTYPE))
+        for rel, p in files:
+            name = f"project/{rel}"
+            if p.is_symlink():
+                ti = info(name, kind=tarfile.SYMTYPE, mode=0o777)
+                ti.linkname = os.readlink(p)
+                tar.addfile(ti)
+            elif p.is_dir():
+                tar.addfile(info(name, mode=0o755, kind=tarfile.DIRTYPE))
+            else:
+                mode = 0o755 if os.access(p, os.X_OK) else 0o644
+                with open(p, "rb") as f:
+                    tar.addfile(info(name, p.stat().st_size, mode), f)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Progress
+
+
+class Progress:
+    """Build output: ``plain`` prints every step and line; ``auto`` prints the steps (rich on a terminal);
+    ``quiet`` prints nothing but errors. Keeps the last lines of the running step for error messages."""
+
+    def __init__(self, mode: str = "auto", stream: Any = None) -> None:
+        self.mode = mode
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.step = ""
+        self.tail: deque[str] = deque(maxlen=25)
+        self._console: Any = None
+        self._status: Any = None
+        self._t0 = time.monotonic()
+
+    def _con(self) -> Any:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(file=self.stream, highlight=False, soft_wrap=True)
+        return self._console
+
+    def info(self, text: str) -> None:
+        if self.mode == "quiet":
+            return
+        if self.tty:
+            self._con().print(f"[bold cyan]cogpin[/] {_escape(text)}")
+        else:
+            print(f"cogpin: {text}", file=self.stream, flush=True)
+
+    def begin_step(self, text: str) -> None:
+        self.step = text.strip()
+        self.tail.clear()
+        if self.mode == "quiet":
+            return
+        first = self.step.splitlines()[0] if self.step else ""
+        short = first if len(first) <= 110 else first[:107] + "..."
+        if self.tty and self.mode == "auto":
+            self._stop_status()
+            self._con().print(f"[dim]{time.monotonic() - self._t0:6.1f}s[/] {_escape(short)}")
+            self._status = self._con().status(_escape(short[:70]), spinner="dots")
+            self._status.start()
+        else:
+            print(f"  {short}", file=self.stream, flush=True)
+
+    def line(self, text: str) -> None:
+        text = text.rstrip("\n")
+        if not text.strip():
+            return
+        self.tail.append(text)
+        if self.mode == "plain":
+            print(f"    {text}", file=self.stream, flush=True)
+
+    def done(self) -> None:
+        self._stop_status()
+
+    def _stop_status(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def failure(self, error: str) -> str:
+        self._stop_status()
+        lines = "\n".join(f"    {line}" for line in self.tail)
+        step = self.step.splitlines()[0] if self.step else "(before the first step)"
+        return f"the build failed at {step}\n  last output:\n{lines}\n  {error.strip()}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", "\\[")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Engine steps
+
+
+def _classic_build(
+    context: Any, progress: Progress, *, no_cache: bool, platform: str, labels: dict | None = None
+) -> str:
+    from cogpin.engine import BuildFailed, client
+
+    api = client().api
+    image_id = ""
+    kwargs: dict[str, Any] = {}
+    if platform and platform != "linux/amd64":
+        kwargs["platform"] = platform
+    stream = api.build(
+        fileobj=context,
+        custom_context=True,
+        dockerfile="Dockerfile",
+        rm=True,
+        forcerm=True,
+        nocache=no_cache,
+        network_mode="host",
+        pull=False,
+        decode=True,
+        labels=labels,
+        **kwargs,
+    )
+    for chunk in stream:
+        if "stream" in chunk:
+            for text in chunk["stream"].splitlines():
+                if text.startswith("Step ") and " : " in text:
+                    progress.begin_step(text)
+                elif (
+                    text.startswith(" ---> ")
+                    or text.startswith("Successfully")
+                    or text.startswith("Removing intermediate")
+                ):
+                    continue
+                else:
+                    progress.line(text)
+        elif "aux" in chunk and "ID" in chunk["aux"]:
+            image_id = chunk["aux"]["ID"]
+        elif "error" in chunk:
+            raise BuildFailed(progress.failure(chunk["error"]))
+        elif "status" in chunk:
+            progress.line(f"{chunk.get('status', '')} {chunk.get('progress', '')}".strip())
+    progress.done()
+    if not image_id:
+        raise BuildFailed(progress.failure("the engine returned no image ID"))
+    return image_id
+
+
+def parse_secret(spec: str) -> tuple[str, str]:
+    fields = dict(part.split("=", 1) for part in spec.split(",") if "=" in part)
+    sid, src = fields.get("id"), fields.get("src") or fields.get("source")
+    if not sid or not src:
+        raise CogpinError(f"--secret {spec!r}: expected id=ID,src=FILE")
+    if not Path(src).expanduser().is_file():
+        raise CogpinError(f"--secret {spec!r}: {src} is not a file")
+    return sid, str(Path(src).expanduser().resolve())
+
+
+def _buildkit_build(
+    context_path: Path, progress: Progress, *, no_cache: bool, platform: str, secrets: tuple[str, ...]
+) -> str:
+    from cogpin.engine import BuildFailed, find_buildkit_cli
+
+    cli = find_buildkit_cli()
+    with tempfile.TemporaryDirectory(prefix="cogpin-iid-") as tmp:
+        iid = Path(tmp) / "iid"
+        cmd = [cli, "build", "--network", "host", "--progress", "plain", "--iidfile", str(iid)]
+        if no_cache:
+            cmd.append("--no-cache")
+        if platform:
+            cmd += ["--platform", platform]
+        for spec in secrets:
+            sid, src = parse_secret(spec)
+            cmd += ["--secret", f"id={sid},src={src}"]
+        cmd.append("-")
+        env = {**os.environ, "DOCKER_BUILDKIT": "1"}
+        progress.info(f"building with BuildKit ({cli}) for build.run secret mounts")
+        with open(context_path, "rb") as ctx:
+            proc = subprocess.Popen(
+                cmd, stdin=ctx, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True
+            )
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                text = raw.rstrip("\n")
+                m = re.match(r"^#\d+ (\[[^\]]*\] .*)$", text)
+                if m and not text.endswith("CACHED"):
+                    progress.begin_step(m.group(1))
+                else:
+                    progress.line(re.sub(r"^#\d+ [0-9.]+ ", "", text))
+            code = proc.wait()
+        if code != 0:
+            raise BuildFailed(progress.failure(f"{Path(cli).name} build exited with status {code}"))
+        progress.done()
+        return iid.read_text().strip()
+
+
+def openapi_schema(image_id: str, config: Config, include_project: bool) -> dict:
+    """The predictor's schema, from the runtime inside the image (no server started); an invalid
+    predictor fails here with the runtime's reason."""
+    from cogpin.engine import BuildFailed, client
+
+    c = client()
+    kwargs: dict[str, Any] = {}
+    if not include_project:
+        kwargs["volumes"] = {str(config.root): {"bind": "/src", "mode": "ro"}}
+    container = c.containers.create(
+        image_id,
+        ["python", "-m", "cog.command.openapi_schema"],
+        labels={TEMP_LABEL: "openapi-schema"},
+        network_disabled=True,
+        **kwargs,
+    )
+    try:
+        container.start()
+        status = container.wait(timeout=300).get("StatusCode", 1)
+        out = container.logs(stdout=True, stderr=False).decode("utf-8", "replace")
+        err = container.logs(stdout=False, stderr=True).decode("utf-8", "replace")
+    finally:
+        container.remove(force=True)
+    if status != 0:
+        reason = err.strip().splitlines()[-12:] or ["(no output)"]
+        raise BuildFailed(
+            "the predictor is invalid: `python -m cog.command.openapi_schema` failed in the image:\n  "
+            + "\n  ".join(reason),
+            f"fix {config.predict or config.train or 'the predictor'} and build again.",
+        )
+    try:
+        return json.loads(out)
+    except json.JSONDecodeError as e:
+        raise BuildFailed(f"the runtime printed no valid OpenAPI schema: {e}: {out[:300]!r}") from e
+
+
+def git_revision(root: Path) -> str:
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+    except OSError:
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def final_labels(lock: LockView, config: Config, schema: dict, ident: str) -> dict[str, str]:
+    """Labels that need the built image or the machine: added in the metadata-only step."""
+    freeze = "\n".join(
+        f"{p.name}=={p.version}" for p in sorted((*lock.packages, lock.runtime), key=lambda p: p.name)
+    )
+    labels = {
+        "run.cog.openapi_schema": json.dumps(schema, sort_keys=True, separators=(",", ":")),
+        "run.cog.pip_freeze": freeze,
+        IDENTITY_LABEL: ident,
+        "org.opencontainers.image.title": config.image or config.root.name,
+    }
+    revision = git_revision(config.root)
+    if revision:
+        labels["org.opencontainers.image.revision"] = revision
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        labels["org.opencontainers.image.created"] = time.strftime(
+            "%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch))
+        )
+    return labels
+
+
+def _metadata_step(image_id: str, labels: dict[str, str], progress: Progress) -> str:
+    context = io.BytesIO()
+    data = f"FROM {image_id}\n".encode()
+    with tarfile.open(fileobj=context, mode="w") as tar:
+        ti = tarfile.TarInfo("Dockerfile")
+        ti.size, ti.mtime = len(data), CONTEXT_MTIME
+        tar.addfile(ti, io.BytesIO(data))
+    context.seek(0)
+    quiet = Progress("quiet")
+    try:
+        return _classic_build(context, quiet, no_cache=False, platform="", labels=labels)
+    finally:
+        progress.done()
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The whole build
+
+
+def find_reusable(ident: str) -> Any:
+    from cogpin.engine import client
+
+    images = client().images.list(filters={"label": f"{IDENTITY_LABEL}={ident}"})
+    return images[0] if images else None
+
+
+def build_image(config: Config, options: BuildOptions, *, include_project: bool = True) -> BuiltImage:
+    from cogpin.engine import client
+
+    progress = Progress(options.progress)
+    lock = load_lock(config, options.lock_mode, echo=progress.info)
+    ca = ca_certificate(options.ca_cert)
+    files = project_files(config.root) if include_project else []
+    ident = identity(lock, config, files, ca, include_project)
+    tag = options.tag or default_tag(config)
+    if not include_project and not options.tag:
+        tag = f"{repository(tag)}-env"
+    if ":" not in tag.rsplit("/", 1)[-1]:
+        tag = f"{tag}:latest"
+    identity_tag = f"{repository(tag)}:cogpin-{ident[:32]}"
+
+    c = client()
+    if not options.no_cache:
+        existing = find_reusable(ident)
+        if existing is not None:
+            for t in (tag, identity_tag):
+                if t not in existing.tags:
+                    existing.tag(t)
+            labels = existing.labels or {}
+            progress.info(
+                f"{tag} is up to date (identity {ident[:12]}, image {existing.short_id.removeprefix('sha256:')}); nothing to build"
+            )
+            return BuiltImage(
+                id=existing.id,
+                tags=[tag],
+                identity_tag=identity_tag,
+                schema=json.loads(labels.get("run.cog.openapi_schema", "{}")),
+                reused=True,
+                identity=ident,
+                labels=dict(labels),
+            )
+
+    from cogpin import wheelhouse
+    from cogpin.settings import Settings
+    from cogpin.templates import DEFAULT_PORT, RenderOptions, render
+
+    t0 = time.monotonic()
+    settings = Settings.from_env()
+    progress.info(f"building {tag} from cog.lock (base {lock.base_image}@{lock.base_digest[:19]}…)")
+    paths = wheelhouse.ensure_artifacts(
+        lock, settings, on_fetch=lambda a: progress.info(f"fetching {a.filename} into the artifact cache")
+    )
+    port = options.port or int(os.environ.get("COGPIN_WHEELS_PORT") or DEFAULT_PORT)
+    needs_buildkit = any(step.mounts for step in config.run)
+    with wheelhouse.serve(list(lock.artifacts()), paths, port) as server:
+        if server.port != port:
+            progress.info(
+                f"port {port} is taken; serving wheels on {server.port} (package layers will not come from the cache)"
+            )
+        dockerfile = render(
+            lock,
+            config,
+            RenderOptions(include_project=include_project, port=server.port, ca_cert=ca is not None),
+        )
+        with tempfile.NamedTemporaryFile(prefix="cogpin-context-", suffix=".tar") as ctx:
+            write_context(ctx, dockerfile, files, ca, include_project)
+            ctx.flush()
+            ctx.seek(0)
+            if needs_buildkit:
+                image_id = _buildkit_build(
+                    Path(ctx.name),
+                    progress,
+                    no_cache=options.no_cache,
+                    platform=lock.platform,
+                    secrets=options.secrets,
+                )
+            else:
+                image_id = _classic_build(ctx, progress, no_cache=options.no_cache, platform=lock.platform)
+
+    progress.begin_step("reading the predictor's OpenAPI schema")
+    schema = openapi_schema(image_id, config, include_project)
+    labels = final_labels(lock, config, schema, ident)
+    progress.begin_step("adding labels")
+    final_id = _metadata_step(image_id, labels, progress)
+    image = c.images.get(final_id)
+    for t in (tag, identity_tag):
+        image.tag(t)
+    progress.done()
+    if options.progress != "quiet":
+        _print_layers(image, lock.base_ref, progress)
+    progress.info(
+        f"built {tag} ({image.short_id.removeprefix('sha256:')}) in {time.monotonic() - t0:.1f}s; identity tag {identity_tag}"
+    )
+    image.reload()
+    return BuiltImage(
+        id=image.id,
+        tags=[tag],
+        identity_tag=identity_tag,
+        schema=schema,
+        reused=False,
+        identity=ident,
+        labels=dict(image.labels or {}),
+    )
+
+
+def _print_layers(image: Any, base_ref: str, progress: Progress) -> None:
+    """The size of each layer this build added over the base image."""
+    from cogpin.engine import client
+
+    history = image.history()
+    try:
+        skip = len(client().images.get(base_ref).history())
+    except Exception:  # noqa: BLE001
+        skip = 0
+    ours = list(reversed(history))[skip:]
+    total = 0
+    for h in ours:
+        if h.get("Size", 0) <= 0:
+            continue
+        total += h["Size"]
+        created_by = (
+            (h.get("CreatedBy") or "").replace("/bin/sh -c #(nop) ", "").replace("/bin/sh -c ", "RUN ")
+        )
+        created_by = " ".join(created_by.split())
+        progress.info(f"  layer {_size(h['Size']):>9}  {created_by[:88]}")
+    progress.info(f"  {_size(total)} over the base image")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000  # type: ignore[assignment]
+    return str(n)
