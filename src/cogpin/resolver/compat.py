@@ -342,7 +342,9 @@ def _pick_image(
     best: tuple[Any, ...] | None = None
     for r in rows:
         cudnns = r["cudnn"] if flavor != "base" else []
-        options: list[str | None] = list(sorted(cudnns, key=lambda c: int(c), reverse=True)) if cudnns else [None]
+        options: list[str | None] = (
+            list(sorted(cudnns, key=lambda c: int(c), reverse=True)) if cudnns else [None]
+        )
         if flavor != "base" and cudnn_req:
             options = [c for c in options if c == cudnn_req]
         for c in options:

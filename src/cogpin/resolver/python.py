@@ -275,7 +275,7 @@ def resolve_closure(
         if proc.returncode != 0:
             raise _uv_error(proc.stderr, plan, setup, target)
         doc = tomllib.loads(out.read_text())
-    return _packages(doc, plan, setup, target)
+    return _packages(doc, plan, setup, target, tuple(config.requirements.lines) or plan.requirements)
 
 
 def _uv_error(stderr: str, plan: Plan, setup: IndexSetup, target: Target) -> ResolveError:
@@ -298,10 +298,12 @@ def _uv_error(stderr: str, plan: Plan, setup: IndexSetup, target: Target) -> Res
     )
 
 
-def _packages(doc: dict[str, Any], plan: Plan, setup: IndexSetup, target: Target) -> list[Package]:
+def _packages(
+    doc: dict[str, Any], plan: Plan, setup: IndexSetup, target: Target, requested_lines: tuple[str, ...] = ()
+) -> list[Package]:
     env = target.environment()
     requested: dict[str, str] = {}
-    for line in plan.requirements:
+    for line in requested_lines:
         try:
             requested[canonicalize_name(Requirement(line).name)] = line
         except InvalidRequirement:
