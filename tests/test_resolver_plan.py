@@ -384,7 +384,7 @@ def test_plan_is_deterministic_over_the_table():
         sorted(load_data().releases), (True, False), (None, "470", "580")
     ):
 
-        def run():
+        def run(torch=torch, gpu=gpu, driver=driver):
             try:
                 return json.dumps(
                     plan(cfg([f"torch=={torch}"], gpu, "3.11"), flags(driver=driver)).to_json(),
