@@ -442,7 +442,13 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
-    log.info("serving on http://%s:%d", args.host, server.server_address[1])
+    # always shown (the port may be ephemeral): at INFO, or at the configured level if that is higher
+    log.log(
+        max(logging.INFO, log.getEffectiveLevel()),
+        "serving on http://%s:%d",
+        args.host,
+        server.server_address[1],
+    )
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
