@@ -23,6 +23,7 @@ from typing import Any
 
 from .. import __version__
 from ..validate import validate_input
+from .protocol import dumps
 from .runner import REDACTED, Busy, NotReady, Prediction, Runner
 
 log = logging.getLogger("cog.server.http")
@@ -69,7 +70,7 @@ class Handler(BaseHTTPRequestHandler):
     def send(
         self, status: int, body: Any, content_type: str = JSON_HEADERS, headers: dict[str, str] | None = None
     ) -> None:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        data = body if isinstance(body, bytes) else dumps(body)
         reason = self.responses.get(status, ("",))[0]
         head = [
             f"HTTP/1.1 {status} {reason}",
@@ -81,7 +82,12 @@ class Handler(BaseHTTPRequestHandler):
             head.append(f"{k}: {v}")
         if self.close_connection:
             head.append("Connection: close")
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + data)
+        header = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        if len(data) < 65536:
+            self.wfile.write(header + data)  # one segment for small answers
+        else:
+            self.wfile.write(header)
+            self.wfile.write(data)
         self.wfile.flush()
 
     def read_body(self) -> bytes:
@@ -342,7 +348,7 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
 
         def emit(event: str, data: Any) -> None:
-            self.wfile.write(f"event: {event}\ndata: {json.dumps(data)}\n\n".encode())
+            self.wfile.write(f"event: {event}\ndata: ".encode() + dumps(data) + b"\n\n")
             self.wfile.flush()
 
         try:

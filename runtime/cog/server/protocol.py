@@ -1,4 +1,8 @@
-"""The pipe protocol between the HTTP process and the worker: one JSON object per line, each way."""
+"""The pipe protocol between the HTTP process and the worker: one JSON object per line, each way.
+
+A message may carry an attachment: `"n": LEN` in the JSON line, then LEN bytes of already-encoded JSON and a
+newline. Outputs travel that way, so a 10 MB data URL is never parsed and re-encoded by the HTTP process.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,53 @@ from collections.abc import Iterator
 from typing import Any
 
 
+class Raw:
+    """A JSON value kept as its encoded bytes (spliced into responses by dumps())."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def value(self) -> Any:
+        return json.loads(self.data)
+
+
+class DataURL(str):
+    """A data URL: only ASCII that needs no JSON escaping, so it is encoded by adding quotes."""
+
+
+def dumps(obj: Any) -> bytes:
+    """json.dumps that splices Raw values and quotes DataURL strings without scanning them."""
+    if isinstance(obj, Raw):
+        return obj.data
+    if type(obj) is DataURL:
+        return b'"' + obj.encode("ascii") + b'"'
+    raws: list[bytes] = []
+
+    def default(o: Any) -> Any:
+        if isinstance(o, Raw):
+            raws.append(o.data)
+            return f"\x00cogpin-raw-{len(raws) - 1}\x00"
+        return str(o)
+
+    big = _collect_dataurls(obj, raws)
+    text = json.dumps(big, default=default, separators=(",", ":")).encode()
+    for i, data in enumerate(raws):
+        text = text.replace(b'"\\u0000cogpin-raw-%d\\u0000"' % i, data, 1)
+    return text
+
+
+def _collect_dataurls(obj: Any, raws: list[bytes]) -> Any:
+    if type(obj) is DataURL:
+        return Raw(b'"' + obj.encode("ascii") + b'"')
+    if isinstance(obj, dict):
+        return {k: _collect_dataurls(v, raws) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_collect_dataurls(v, raws) for v in obj]
+    return obj
+
+
 class Channel:
     """Send JSON messages over a file descriptor (thread-safe)."""
 
@@ -16,8 +67,12 @@ class Channel:
         self.fd = fd
         self._lock = threading.Lock()
 
-    def send(self, msg: dict[str, Any]) -> None:
-        data = (json.dumps(msg, separators=(",", ":"), default=str) + "\n").encode()
+    def send(self, msg: dict[str, Any], attachment: bytes | None = None) -> None:
+        if attachment is not None:
+            msg["n"] = len(attachment)
+        data = json.dumps(msg, separators=(",", ":"), default=str).encode() + b"\n"
+        if attachment is not None:
+            data = b"".join((data, attachment, b"\n"))
         with self._lock:
             view = memoryview(data)
             while view:
@@ -26,19 +81,33 @@ class Channel:
 
 
 def messages(fd: int) -> Iterator[dict[str, Any]]:
-    """Yield the JSON messages read from `fd` until EOF."""
-    buf = b""
-    while True:
-        try:
-            chunk = os.read(fd, 1 << 20)
-        except OSError:
-            return
-        if not chunk:
-            return
-        buf += chunk
-        if b"\n" not in chunk:
-            continue
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            if line:
-                yield json.loads(line)
+    """Yield the messages read from `fd` until EOF; an attachment is in the message as `raw` (a Raw)."""
+    with os.fdopen(fd, "rb", buffering=1 << 20, closefd=False) as f:
+        while True:
+            try:
+                line = f.readline()
+            except OSError:
+                return
+            if not line:
+                return
+            if line == b"\n":
+                continue
+            msg = json.loads(line)
+            n = msg.get("n")
+            if n is not None:
+                data = f.read(n)
+                f.read(1)
+                if len(data) < n:
+                    return
+                msg["raw"] = Raw(data)
+            yield msg
+
+
+def enlarge(fd: int, size: int = 1 << 20) -> None:
+    """Ask for a bigger pipe buffer (Linux F_SETPIPE_SZ): fewer context switches for big messages."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), size)
+    except (OSError, ImportError):
+        pass

@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from .protocol import Channel, messages
+from .protocol import Channel, enlarge, messages
 from .webhook import WebhookSender
 
 log = logging.getLogger("cog.server.runner")
@@ -130,6 +130,7 @@ class Runner:
             self._setup_logs = []
         ctrl_r, ctrl_w = os.pipe()
         ev_r, ev_w = os.pipe()
+        enlarge(ev_w)
         env = dict(os.environ)
         if self.upload_url:
             env["COGPIN_UPLOAD_URL"] = self.upload_url
@@ -235,14 +236,15 @@ class Runner:
             else:
                 sys.stderr.write(msg["d"])
         elif t == "output" and pred is not None:
+            value = msg["raw"]
             if msg.get("i") is None:
-                pred.output = msg["v"]
-                pred.publish("output", {"chunk": msg["v"], "index": 0})
+                pred.output = value
+                pred.publish("output", {"chunk": value, "index": 0})
             else:
                 if not isinstance(pred.output, list):
                     pred.output = []
-                pred.output.append(msg["v"])
-                pred.publish("output", {"chunk": msg["v"], "index": msg["i"]})
+                pred.output.append(value)
+                pred.publish("output", {"chunk": value, "index": msg["i"]})
         elif t == "start" and pred is not None:
             pred.status = "processing"
             pred.started_at = now_iso()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
@@ -11,6 +10,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from typing import Any
+
+from .protocol import dumps
 
 log = logging.getLogger("cog.server.webhook")
 
@@ -23,7 +24,7 @@ TIMEOUT = 10.0
 
 def post(url: str, payload: dict[str, Any]) -> int:
     """POST the JSON; returns the status code (0 on connection errors)."""
-    body = json.dumps(payload).encode()
+    body = dumps(payload)
     headers = {"Content-Type": "application/json", "User-Agent": "cogpin-runtime"}
     token = os.environ.get("WEBHOOK_AUTH_TOKEN")
     if token:
@@ -52,7 +53,7 @@ class WebhookSender:
         self._dirty = False
         self._terminal = False
         self._last = 0.0
-        self._thread = threading.Thread(target=self._run, daemon=True, name="webhook")
+        self._thread = threading.Thread(target=self._guarded, daemon=True, name="webhook")
         self._thread.start()
 
     def notify(self, event: str) -> None:
@@ -66,6 +67,12 @@ class WebhookSender:
             else:
                 self._dirty = True
             self._cond.notify()
+
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except Exception:  # noqa: BLE001 - a webhook bug must not be silent, nor fatal
+            log.exception("webhook sender for %s failed", self.url)
 
     def _run(self) -> None:
         while True:

@@ -35,7 +35,7 @@ from ..schema import is_file, is_path, is_union, openapi_schema
 from ..scope import Scope, reset_scope, set_scope
 from ..signature import Param, inputs_of
 from ..types import Path, Secret
-from .protocol import Channel, messages
+from .protocol import Channel, DataURL, dumps, messages
 
 _current_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("cog_prediction_id", default=None)
 SENTINEL = b"\x00__cogpin_flush__\x00"
@@ -326,7 +326,7 @@ class Worker:
         self.chan.send({"t": "done", "id": pid, "status": status, "error": error, "metrics": scope.metrics})
 
     def _emit(self, pid: str, value: Any, index: int | None) -> None:
-        self.chan.send({"t": "output", "id": pid, "v": encode(value, self.upload_url), "i": index})
+        self.chan.send({"t": "output", "id": pid, "i": index}, dumps(encode(value, self.upload_url)))
 
     def run_sync(self, msg: dict[str, Any]) -> None:
         pid, scope, tmp = self._begin(msg)
@@ -486,7 +486,8 @@ def encode(value: Any, upload_url: str | None) -> Any:
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
     if files.is_file_output(value):
-        return files.encode_file(value, upload_url)
+        url = files.encode_file(value, upload_url)
+        return DataURL(url) if url.startswith("data:") else url
     if isinstance(value, BaseModel):
         return {k: encode(v, upload_url) for k, v in value.dict().items()}
     if isinstance(value, dict):
