@@ -242,7 +242,7 @@ def test_seed_plan_json_keys():
     assert p["torch"]["version"] == "2.3.1" and p["torch"]["variant"] == "cu121"
     assert p["torch"]["index_url"] == "https://download.pytorch.org/whl/cu121"
     assert p["torch"]["cudnn"] == "8.9.2.26"  # the default wheel's nvidia-cudnn-cu12
-    assert p["requirements"] == ["torch==2.3.1"]  # the default PyPI wheel is the cu121 build
+    assert p["requirements"] == ["torch===2.3.1"]  # the default PyPI wheel is the cu121 build
 
 
 def test_cpu_plan():

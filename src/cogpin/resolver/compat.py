@@ -570,7 +570,10 @@ def rewrite_requirements(
             )
         extras = f"[{','.join(sorted(r.extras))}]" if r.extras else ""
         marker = f" ; {r.marker}" if r.marker else ""
-        out.append(f"{r.name}{extras}=={want}{label}{marker}")
+        # `===` for the default wheel: `==2.3.1` would also accept a local `2.3.1+cpu` from a find-links
+        # folder or a variant index (PEP 440), silently swapping the CUDA build.
+        op = "==" if label else "==="
+        out.append(f"{r.name}{extras}{op}{want}{label}{marker}")
     return tuple(out)
 
 

@@ -250,6 +250,11 @@ def resolve_closure(
             target.uv_platform,
             "--index-url",
             setup.index_url,
+            # the target is --python-version/--python-platform; this interpreter is only uv's host (and
+            # skips a slow search of PATH for a matching Python)
+            "--python",
+            sys.executable,
+            "--no-python-downloads",
         ]
         for u in setup.extra_index_urls:
             cmd += ["--extra-index-url", u]
