@@ -9,12 +9,21 @@ from pathlib import Path
 
 import pytest
 from tests.resolver_fixtures import TagImageSource, local_settings
-from tests.test_lock_golden import offline, write_project  # noqa: F401
+from tests.test_lock_golden import write_project
 
 from cogpin import config as config_mod
 from cogpin.lock import Lock, LockError, StaleLock, ensure_fresh, write_atomic
 from cogpin.lock.api import current_inputs, effective_flags, lock_path, relock
 from cogpin.resolver.compat import Flags
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    from cogpin.resolver import python as py_mod
+
+    monkeypatch.setattr(py_mod, "reachable", lambda url, timeout=3.0: False)
+    monkeypatch.delenv("COGPIN_TORCH_INDEX_URL", raising=False)
+
 
 BUILD = {"gpu": "false", "python_version": '"3.11"'}
 
