@@ -72,7 +72,7 @@ def sdist_bytes(name: str, version: str) -> bytes:
 
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as tf:
-        data = ("from setuptools import setup\nraise SystemExit('cannot build in tests')\n").encode()
+        data = b"from setuptools import setup\nraise SystemExit('cannot build in tests')\n"
         info = tarfile.TarInfo(f"{name}-{version}/setup.py")
         info.size = len(data)
         info.mtime = 0
