@@ -89,7 +89,9 @@ def build_options(f: Any) -> Any:
         metavar="id=ID,src=FILE",
         help="Secret for a build.run step's secret mount (repeatable); never stored in the image.",
     )(f)
-    f = click.option("--no-cache", is_flag=True, help="Build from scratch, ignoring cached images and layers.")(f)
+    f = click.option(
+        "--no-cache", is_flag=True, help="Build from scratch, ignoring cached images and layers."
+    )(f)
     return f
 
 
@@ -116,9 +118,19 @@ def init() -> None:
 @cli.command()
 @file_option
 @gpu_options
-@click.option("--check", is_flag=True, help="Exit 1 with the changed fields if cog.lock is stale; 0 if fresh. No network.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Exit 1 with the changed fields if cog.lock is stale; 0 if fresh. No network.",
+)
 @click.option("--upgrade", is_flag=True, help="Re-resolve everything to the newest allowed versions.")
-@click.option("--upgrade-package", "upgrade_packages", multiple=True, metavar="NAME", help="Re-resolve this package only (repeatable).")
+@click.option(
+    "--upgrade-package",
+    "upgrade_packages",
+    multiple=True,
+    metavar="NAME",
+    help="Re-resolve this package only (repeatable).",
+)
 def lock(**options: Any) -> None:
     """Resolve cog.yaml (+ GPU flags) into cog.lock: exact Python, torch variant, CUDA/cuDNN, base image
     digest and every package with its sha256."""
@@ -156,12 +168,44 @@ def debug(**options: Any) -> None:
 @file_option
 @lock_mode_options
 @click.argument("image", required=False)
-@click.option("-i", "--input", "inputs", multiple=True, metavar="NAME=VALUE", help="Input (repeatable; a repeated name makes a list; NAME=@path sends a file).")
-@click.option("--json", "json_input", default=None, metavar="JSON|@FILE|@-", help="All inputs as a JSON object; prints the whole prediction as JSON.")
+@click.option(
+    "-i",
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Input (repeatable; a repeated name makes a list; NAME=@path sends a file).",
+)
+@click.option(
+    "--json",
+    "json_input",
+    default=None,
+    metavar="JSON|@FILE|@-",
+    help="All inputs as a JSON object; prints the whole prediction as JSON.",
+)
 @click.option("-o", "--output", default=None, metavar="PATH", help="Where to write the output.")
-@click.option("-e", "--env", "envs", multiple=True, metavar="KEY=VALUE", help="Environment variable for the model (repeatable).")
-@click.option("--gpus", default=None, metavar="GPUS", help="GPUs to expose, e.g. all (default: all when gpu: true and a GPU is present).")
-@click.option("--setup-timeout", type=float, default=300.0, show_default=True, metavar="SECONDS", help="How long setup() may take.")
+@click.option(
+    "-e",
+    "--env",
+    "envs",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Environment variable for the model (repeatable).",
+)
+@click.option(
+    "--gpus",
+    default=None,
+    metavar="GPUS",
+    help="GPUs to expose, e.g. all (default: all when gpu: true and a GPU is present).",
+)
+@click.option(
+    "--setup-timeout",
+    type=float,
+    default=300.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long setup() may take.",
+)
 def predict(**options: Any) -> None:
     """Run one prediction: from source (builds or reuses the environment image, mounts the project) or
     from IMAGE."""
@@ -175,8 +219,18 @@ def _run_command(**options: Any) -> None:
 def _run_decorators(f: Any) -> Any:
     f = click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)(f)
     f = click.option("--gpus", default=None, metavar="GPUS", help="GPUs to expose, e.g. all.")(f)
-    f = click.option("-e", "--env", "envs", multiple=True, metavar="KEY=VALUE", help="Environment variable (repeatable).")(f)
-    f = click.option("-p", "--publish", "ports", multiple=True, type=int, metavar="PORT", help="Publish a container port on 127.0.0.1 (repeatable).")(f)
+    f = click.option(
+        "-e", "--env", "envs", multiple=True, metavar="KEY=VALUE", help="Environment variable (repeatable)."
+    )(f)
+    f = click.option(
+        "-p",
+        "--publish",
+        "ports",
+        multiple=True,
+        type=int,
+        metavar="PORT",
+        help="Publish a container port on 127.0.0.1 (repeatable).",
+    )(f)
     f = lock_mode_options(f)
     f = file_option(f)
     return f
@@ -198,7 +252,12 @@ cli.command(
 @file_option
 @lock_mode_options
 @click.option("-p", "--port", type=int, default=8393, show_default=True, help="Port on 127.0.0.1.")
-@click.option("--upload-url", default=None, metavar="URL", help="PUT file outputs to this URL instead of returning data URLs.")
+@click.option(
+    "--upload-url",
+    default=None,
+    metavar="URL",
+    help="PUT file outputs to this URL instead of returning data URLs.",
+)
 @click.option("--gpus", default=None, metavar="GPUS", help="GPUs to expose, e.g. all.")
 def serve(**options: Any) -> None:
     """Serve the model's HTTP API on 127.0.0.1:PORT, with the project mounted; Ctrl-C stops it."""
@@ -218,7 +277,13 @@ def push(**options: Any) -> None:
 @cli.command()
 @click.argument("registry", required=False)
 @click.option("-u", "--username", default=None, help="User name (asked for when not given).")
-@click.option("--password-stdin", "--token-stdin", "token_stdin", is_flag=True, help="Read the password or token from stdin.")
+@click.option(
+    "--password-stdin",
+    "--token-stdin",
+    "token_stdin",
+    is_flag=True,
+    help="Read the password or token from stdin.",
+)
 def login(**options: Any) -> None:
     """Log in to a registry (default r8.im), storing credentials as `docker login` does."""
     _dispatch("login", **options)
