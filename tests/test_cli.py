@@ -1,0 +1,69 @@
+"""The CLI skeleton: every command present with its flags, `cog` is the same program, init, errors."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cogpin import __version__
+from cogpin.cli import cli
+
+BIN = Path(sys.executable).parent
+COMMANDS = ["init", "lock", "resolve", "build", "debug", "predict", "run", "exec", "serve", "push", "login"]
+
+
+def test_help_lists_every_command() -> None:
+    out = CliRunner().invoke(cli, ["--help"]).output
+    for name in COMMANDS:
+        assert f"  {name} " in out
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_each_command_documents_its_flags(name: str) -> None:
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0
+    assert "Usage:" in result.output
+    if name not in ("init", "login"):
+        assert "--file" in result.output
+
+
+@pytest.mark.parametrize("prog", ["cogpin", "cog"])
+def test_both_console_scripts_are_the_same_cli(prog: str) -> None:
+    out = subprocess.run([str(BIN / prog), "--version"], capture_output=True, text=True, check=True)
+    assert __version__ in out.stdout
+    helped = subprocess.run([str(BIN / prog), "--help"], capture_output=True, text=True, check=True)
+    assert "lock" in helped.stdout and "predict" in helped.stdout
+
+
+def test_init_writes_a_starter_project(tmp_path: Path) -> None:
+    out = subprocess.run([str(BIN / "cogpin"), "init"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    for name in ("cog.yaml", "predict.py", "requirements.txt", ".dockerignore", "justfile"):
+        assert (tmp_path / name).is_file(), out.stdout
+    assert "BasePredictor" in (tmp_path / "predict.py").read_text()
+    assert "description=" in (tmp_path / "predict.py").read_text()
+    assert ".git" in (tmp_path / ".dockerignore").read_text()
+    justfile = (tmp_path / "justfile").read_text()
+    for recipe in ("lock", "build", "push"):
+        assert f"\n{recipe}" in justfile or justfile.startswith(recipe)
+
+
+def test_init_never_overwrites_a_file(tmp_path: Path) -> None:
+    (tmp_path / "predict.py").write_text("mine\n")
+    out = subprocess.run([str(BIN / "cogpin"), "init"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    assert (tmp_path / "predict.py").read_text() == "mine\n"
+    assert "predict.py" in out.stdout and "exists" in out.stdout
+    assert (tmp_path / "cog.yaml").is_file()
+
+
+def test_no_cog_yaml_is_a_clear_error_naming_where_it_looked(tmp_path: Path) -> None:
+    deep = tmp_path / "a" / "b"
+    deep.mkdir(parents=True)
+    out = subprocess.run([str(BIN / "cogpin"), "lock", "--check"], cwd=deep, capture_output=True, text=True)
+    assert out.returncode == 1
+    assert "cog.yaml" in out.stderr
+    assert str(deep.parent) in out.stderr
+    assert "cogpin init" in out.stderr
