@@ -5,7 +5,10 @@ Runs in the HTTP process, which never imports model code: the schema is the sing
 
 from __future__ import annotations
 
+import mimetypes
+import posixpath
 import re
+import urllib.parse
 from typing import Any
 
 _URL_SCHEMES = ("http://", "https://", "data:")
@@ -87,6 +90,10 @@ def _check(value: Any, prop: dict[str, Any], components: dict[str, Any]) -> Any:
             raise _Invalid(
                 "invalid or missing URL scheme: expected http(s):// or data:", "value_error.url.scheme"
             )
+        if "x-cog-accept" in prop and not accepts(prop["x-cog-accept"], value):
+            raise _Invalid(
+                f"file type not accepted: expected {prop['x-cog-accept']}", "value_error.file_type"
+            )
     elif kind == "integer":
         value = _integer(value)
     elif kind == "number":
@@ -139,6 +146,31 @@ def _check(value: Any, prop: dict[str, Any], components: dict[str, Any]) -> Any:
         if "pattern" in prop and re.search(prop["pattern"], value) is None:
             raise _Invalid(f'string does not match regex "{prop["pattern"]}"', "value_error.str.regex")
     return value
+
+
+def accepts(accept: str, url: str) -> bool:
+    """Whether a file URL matches an `accept` list like "image/*,.png" (unknown types are let through)."""
+    mime = ext = ""
+    if url.startswith("data:"):
+        mime = url[5:].split(",", 1)[0].split(";", 1)[0].lower()
+    else:
+        path = urllib.parse.urlsplit(url).path
+        ext = posixpath.splitext(path)[1].lower()
+        mime = (mimetypes.guess_type(path)[0] or "").lower()
+    if not mime and not ext:
+        return True
+    for item in (a.strip().lower() for a in accept.split(",")):
+        if not item:
+            continue
+        if item.startswith("."):
+            if ext == item or (mime and mimetypes.guess_extension(mime) == item):
+                return True
+        elif item.endswith("/*"):
+            if mime.startswith(item[:-1]):
+                return True
+        elif mime == item:
+            return True
+    return False
 
 
 def _integer(value: Any) -> int:

@@ -33,7 +33,12 @@ class CogServer:
     """A running `python -m cog.server.http` with helpers that speak HTTP to it."""
 
     def __init__(
-        self, workdir: Path, ref: str, env: dict[str, str] | None = None, args: list[str] | None = None
+        self,
+        workdir: Path,
+        ref: str,
+        env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        python: str = sys.executable,
     ):
         self.workdir = workdir
         self.log_path = workdir / f"server-{time.monotonic_ns()}.log"
@@ -42,7 +47,7 @@ class CogServer:
         if not ref:
             full_env.pop("COG_PREDICT_TYPE_STUB")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cog.server.http", "--host", "127.0.0.1", "--port", "0", *(args or [])],
+            [python, "-m", "cog.server.http", "--host", "127.0.0.1", "--port", "0", *(args or [])],
             cwd=workdir,
             env=full_env,
             stdout=self._log,

@@ -8,9 +8,10 @@ import json
 import os
 import threading
 import time
+from pathlib import Path
 
 import pytest
-from cogrt import write
+from cogrt import CogServer, write
 
 
 @pytest.mark.parametrize(
@@ -323,3 +324,41 @@ def test_large_data_url_input(serve) -> None:
     s = serve(FILES)
     code, body = s.predict({"f": data_url(b"q" * (20 << 20))}, timeout=60)
     assert body["status"] == "succeeded" and body["output"]["size"] == 20 << 20
+
+
+def test_accept_rejects_other_files(serve) -> None:
+    s = serve(FILES)
+    code, body = s.predict({"img": data_url(b"x", "text/plain")})
+    assert code == 422 and body["detail"][0]["type"] == "value_error.file_type"
+    assert s.predict({"img": "http://127.0.0.1:1/a.txt"})[0] == 422
+    code, body = s.predict({"img": data_url(b"x", "image/png")})
+    assert code == 200 and body["status"] == "succeeded"
+
+
+OTHER_PYTHONS = [Path(f"/root/.pyenv/versions/{v}/bin/python") for v in ("3.9.18", "3.12.1", "3.13.0")]
+
+
+@pytest.mark.parametrize(
+    "python",
+    [p for p in OTHER_PYTHONS if p.exists()] or [None],
+    ids=lambda p: p.parent.parent.name if p else "none",
+)
+def test_server_on_other_pythons(tmp_path, python) -> None:
+    if python is None:
+        pytest.skip("no other Python versions on this machine")
+    write(
+        tmp_path,
+        "predict.py",
+        ITER.replace(
+            "from typing import Iterator", "from __future__ import annotations\nfrom typing import Iterator"
+        )
+        + "\n\nclass P2(Predictor):\n    def predict(self, s: str | None = None, xs: list[int] = [1]) -> str:\n        print('py', s)\n        return str(s) + str(xs)\n",
+    )
+    server = CogServer(tmp_path, "predict.py:P2", python=str(python))
+    try:
+        server.wait_status("READY")
+        code, body = server.predict({"s": "a", "xs": [2]})
+        assert body["output"] == "a[2]" and "py a" in body["logs"]
+        assert server.predict({"s": 1})[0] == 422
+    finally:
+        server.stop()

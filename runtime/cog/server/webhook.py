@@ -49,7 +49,7 @@ class WebhookSender:
         self.events = set(events) if events else set(EVENTS)
         self.snapshot = snapshot
         self._cond = threading.Condition()
-        self._start = False
+        self._start: dict[str, Any] | None = None  # the start event's payload, as it was at the time
         self._dirty = False
         self._terminal = False
         self._last = 0.0
@@ -59,9 +59,10 @@ class WebhookSender:
     def notify(self, event: str) -> None:
         if event != "completed" and event not in self.events:
             return
+        start = self.snapshot() if event == "start" else None
         with self._cond:
-            if event == "start":
-                self._start = True
+            if start is not None:
+                self._start = start
             elif event == "completed":
                 self._terminal = True
             else:
@@ -77,12 +78,13 @@ class WebhookSender:
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not (self._start or self._dirty or self._terminal):
+                while not (self._start is not None or self._dirty or self._terminal):
                     self._cond.wait()
-                if self._terminal:
+                payload = self._start
+                if payload is not None:
+                    self._start = None
+                elif self._terminal:
                     break
-                if self._start:
-                    self._start = False
                 else:
                     wait = self._last + THROTTLE - time.monotonic()
                     if wait > 0:
@@ -90,7 +92,7 @@ class WebhookSender:
                         continue
                     self._dirty = False
             self._last = time.monotonic()
-            post(self.url, self.snapshot())
+            post(self.url, payload if payload is not None else self.snapshot())
         if "completed" in self.events:
             self._send_terminal()
 
