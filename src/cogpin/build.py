@@ -197,8 +197,13 @@ def identity(
 def write_context(
     out: Any, dockerfile: str, files: list[tuple[str, Path]], ca: bytes | None, include_project: bool
 ) -> None:
-    """A tar with fixed mtimes, owners and modes, in sorted order: the same inputs, the same bytes."""
-    from cogpin.templates import init_script
+    """A tar with fixed mtimes, owners and modes, in a fixed order: the same inputs, the same bytes.
+
+    Files reach the image through ``COPY <tree>/ /`` of trees that hold every parent folder (``/src``
+    included), so no folder is ever created by the builder with the time of the build."""
+    from cogpin.templates import CA_TREE, INIT_PATH, PROJECT_TREE, ROOTFS_TREE, init_script
+
+    added: set[str] = set()
 
     def info(name: str, size: int = 0, mode: int = 0o644, kind: bytes = tarfile.REGTYPE) -> tarfile.TarInfo:
         ti = tarfile.TarInfo(name)
@@ -208,22 +213,35 @@ def write_context(
         return ti
 
     with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
-        for name, data in (("Dockerfile", dockerfile.encode()), ("cogpin/init.py", init_script())):
-            if name.startswith("cogpin/") and "cogpin" not in tar.getnames():
-                tar.addfile(info("cogpin", mode=0o755, kind=tarfile.DIRTYPE))
-            tar.addfile(info(name, len(data)), io.BytesIO(data))
+
+        def folders(name: str) -> None:
+            parts = name.split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d not in added:
+                    added.add(d)
+                    tar.addfile(info(d, mode=0o755, kind=tarfile.DIRTYPE))
+
+        def add_bytes(name: str, data: bytes, mode: int = 0o644) -> None:
+            folders(name)
+            tar.addfile(info(name, len(data), mode), io.BytesIO(data))
+
+        add_bytes("Dockerfile", dockerfile.encode())
         if ca is not None:
-            tar.addfile(info("cogpin/ca.crt", len(ca)), io.BytesIO(ca))
+            add_bytes(f"{CA_TREE}/usr/local/share/ca-certificates/cogpin-ca.crt", ca)
+        add_bytes(f"{ROOTFS_TREE}{INIT_PATH}", init_script())
+        folders(f"{ROOTFS_TREE}/src/")
         if not include_project:
             return
-        tar.addfile(info("project", mode=0o755, kind=tarfile.DIRTYPE))
+        folders(f"{PROJECT_TREE}/src/")
         for rel, p in files:
-            name = f"project/{rel}"
+            name = f"{PROJECT_TREE}/src/{rel}"
             if p.is_symlink():
                 ti = info(name, kind=tarfile.SYMTYPE, mode=0o777)
                 ti.linkname = os.readlink(p)
                 tar.addfile(ti)
             elif p.is_dir():
+                added.add(name)
                 tar.addfile(info(name, mode=0o755, kind=tarfile.DIRTYPE))
             else:
                 mode = 0o755 if os.access(p, os.X_OK) else 0o644

@@ -3,10 +3,14 @@
 ``render(lock, config, options)`` gives the Dockerfile that ``cogpin build`` uses and ``cogpin debug``
 prints. The build context it expects (made by ``cogpin.build``)::
 
-    Dockerfile          this text
-    cogpin/init.py      the init (``init.py`` beside this file)
-    cogpin/ca.crt       only with a CA certificate (``COG_CA_CERT``)
-    project/…           the project after .dockerignore (absent for the environment image)
+    Dockerfile                                       this text
+    cogpin/ca/usr/local/share/ca-certificates/…      only with a CA certificate (``COG_CA_CERT``)
+    cogpin/rootfs/usr/local/lib/cogpin/init.py       the init (``init.py`` beside this file); and /src
+    project/src/…                                    the project after .dockerignore (not in the
+                                                     environment image)
+
+Each tree is copied with ``COPY <tree>/ /`` and holds its parent folders, so the builder creates no
+folder with the build's time in it: the layers are reproducible.
 
 Python packages are not in the context: ``pip`` in a ``RUN`` step fetches them from the short-lived
 server on ``127.0.0.1:<port>`` that serves exactly the lock's artifacts (see ``cogpin.wheelhouse``).
@@ -33,6 +37,9 @@ TEMPLATE_FILES = ("Dockerfile.j2", "init.py", "__init__.py")
 DEFAULT_PORT = 47813  # fixed, so the RUN text (and so the layer cache) stays the same between builds
 FILE_EPOCH = 315532800  # 1980-01-01: mtime of every file a package step writes, so layers are reproducible
 INIT_PATH = "/usr/local/lib/cogpin/init.py"
+CA_TREE = "cogpin/ca"
+ROOTFS_TREE = "cogpin/rootfs"
+PROJECT_TREE = "project"
 
 _MOUNT_SAFE = re.compile(r"^[A-Za-z0-9._/@:+-]+$")
 
@@ -73,6 +80,7 @@ def render(lock: Any, config: Config, options: RenderOptions | None = None) -> s
         template_version=template_version(),
         lock=lv,
         port=options.port,
+        file_epoch=FILE_EPOCH,
         wheels_url=wheels_url,
         ca_cert=options.ca_cert,
         include_project=options.include_project,
