@@ -21,15 +21,28 @@ ExperimentalFeatureWarning. Serve with `python -m cog.server.http`; print the Op
 `python -m cog.command.openapi_schema`.
 """
 
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .exceptions import CancelationException, ExperimentalFeatureWarning  # noqa: E402
-from .input import Input  # noqa: E402
-from .model import BaseModel  # noqa: E402
-from .predictor import BasePredictor, BaseRunner  # noqa: E402
-from .scope import current_scope, emit_metric  # noqa: E402
-from .stream import streaming  # noqa: E402
-from .types import AsyncConcatenateIterator, ConcatenateIterator, File, Path, Secret  # noqa: E402
+# Exports are imported on first use (PEP 562), so the HTTP server process, which imports `cog.server`,
+# does not pay for the SDK it never uses.
+_EXPORTS = {
+    "AsyncConcatenateIterator": "types",
+    "BaseModel": "model",
+    "BasePredictor": "predictor",
+    "BaseRunner": "predictor",
+    "CancelationException": "exceptions",
+    "ConcatenateIterator": "types",
+    "ExperimentalFeatureWarning": "exceptions",
+    "File": "types",
+    "Input": "input",
+    "Path": "types",
+    "Secret": "types",
+    "current_scope": "scope",
+    "emit_metric": "scope",
+    "streaming": "stream",
+}
 
 __all__ = [
     "AsyncConcatenateIterator",
@@ -48,3 +61,27 @@ __all__ = [
     "emit_metric",
     "streaming",
 ]
+
+if TYPE_CHECKING:
+    from .exceptions import CancelationException, ExperimentalFeatureWarning
+    from .input import Input
+    from .model import BaseModel
+    from .predictor import BasePredictor, BaseRunner
+    from .scope import current_scope, emit_metric
+    from .stream import streaming
+    from .types import AsyncConcatenateIterator, ConcatenateIterator, File, Path, Secret
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cog' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

@@ -10,7 +10,6 @@ import os
 import pathlib
 import shutil
 import urllib.parse
-import urllib.request
 from typing import Any
 
 CHUNK = 1 << 20
@@ -40,11 +39,13 @@ def fetch(url: str, dest_dir: str, name: str) -> str:
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https"):
         raise FileInputError(f"input {name!r}: unsupported URL scheme {scheme!r} (use http, https or data)")
+    from urllib.request import urlopen  # only when needed: it pulls in ssl and http.client
+
     basename = os.path.basename(urllib.parse.urlsplit(url).path) or name
     path = os.path.join(dest_dir, urllib.parse.unquote(basename).replace("/", "_") or name)
     try:
         with (
-            urllib.request.urlopen(url, timeout=float(os.environ.get("COG_DOWNLOAD_TIMEOUT", "300"))) as resp,
+            urlopen(url, timeout=float(os.environ.get("COG_DOWNLOAD_TIMEOUT", "300"))) as resp,
             open(path, "wb") as f,
         ):
             shutil.copyfileobj(resp, f, CHUNK)
@@ -89,15 +90,17 @@ def encode_file(path: str | os.PathLike[str] | Any, upload_url: str | None) -> s
 
 
 def _upload(upload_url: str, filename: str, mime: str, f: Any) -> str:
+    from urllib.request import Request, urlopen
+
     url = upload_url.rstrip("/") + "/" + urllib.parse.quote(filename)
     size = os.fstat(f.fileno()).st_size if hasattr(f, "fileno") and _has_fileno(f) else None
-    req = urllib.request.Request(url, data=f, method="PUT", headers={"Content-Type": mime})
+    req = Request(url, data=f, method="PUT", headers={"Content-Type": mime})
     if size is not None:
         req.add_header("Content-Length", str(size))
     else:
         body = f.read()
-        req = urllib.request.Request(url, data=body, method="PUT", headers={"Content-Type": mime})
-    with urllib.request.urlopen(req, timeout=300) as resp:
+        req = Request(url, data=body, method="PUT", headers={"Content-Type": mime})
+    with urlopen(req, timeout=300) as resp:
         location = resp.headers.get("Location")
         final = location or resp.geturl()
     parts = urllib.parse.urlsplit(final)

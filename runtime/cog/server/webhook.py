@@ -6,8 +6,6 @@ import logging
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -24,6 +22,9 @@ TIMEOUT = 10.0
 
 def post(url: str, payload: dict[str, Any]) -> int:
     """POST the JSON; returns the status code (0 on connection errors)."""
+    import urllib.error
+    import urllib.request
+
     body = dumps(payload)
     headers = {"Content-Type": "application/json", "User-Agent": "cogpin-runtime"}
     token = os.environ.get("WEBHOOK_AUTH_TOKEN")

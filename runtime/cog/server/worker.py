@@ -7,7 +7,6 @@ logs of the running prediction (or of setup).
 
 from __future__ import annotations
 
-import asyncio
 import contextvars
 import ctypes
 import fcntl
@@ -26,7 +25,7 @@ import threading
 import traceback
 import typing
 from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import files
 from ..exceptions import CancelationException
@@ -36,6 +35,9 @@ from ..scope import Scope, reset_scope, set_scope
 from ..signature import Param, inputs_of
 from ..types import Path, Secret
 from .protocol import Channel, DataURL, dumps, messages
+
+if TYPE_CHECKING:
+    import asyncio
 
 _current_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("cog_prediction_id", default=None)
 SENTINEL = b"\x00__cogpin_flush__\x00"
@@ -214,8 +216,12 @@ class Worker:
                     kwargs["weights"] = _weights()
                 result = fn(**kwargs)
                 if inspect.iscoroutine(result):
-                    assert self.loop is not None
-                    self.loop.run_until_complete(result)
+                    if self.loop is not None:
+                        self.loop.run_until_complete(result)
+                    else:
+                        import asyncio
+
+                        asyncio.run(result)
         except BaseException as e:  # noqa: BLE001
             traceback.print_exc()
             self.capture.flush()
@@ -266,6 +272,8 @@ class Worker:
             raise CancelationException()
 
     def _health(self, msg: dict[str, Any]) -> None:
+        import asyncio
+
         p = self.predictor or self.trainer
         ok, error = True, None
         try:
@@ -366,6 +374,8 @@ class Worker:
         self.tasks[msg["id"]] = task
 
     async def run_async(self, msg: dict[str, Any]) -> None:
+        import asyncio
+
         pid, scope, tmp = self._begin(msg)
         status, error = "succeeded", None
         set_scope(scope)
@@ -403,6 +413,8 @@ class Worker:
         p = self.predictor or self.trainer
         assert p is not None
         if p.is_async:
+            import asyncio  # only async predictors pay for it
+
             self.loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.loop)
         if not self.setup():
