@@ -12,6 +12,7 @@ import ctypes
 import fcntl
 import inspect
 import io
+import itertools
 import os
 import queue
 import select
@@ -320,12 +321,14 @@ class Worker:
             self.chan.send({"t": "metric", "id": pid, "name": name, "value": value})
 
         scope = Scope(msg.get("context") or {}, on_metric)
-        tmp = tempfile.mkdtemp(prefix="cog-input-")
+        # created on first use (by a file input): most predictions never touch the disk
+        tmp = os.path.join(tempfile.gettempdir(), f"cog-input-{os.getpid()}-{next(_counter)}")
         self.chan.send({"t": "start", "id": pid})
         return pid, scope, tmp
 
     def _end(self, pid: str, scope: Scope, tmp: str, status: str, error: str | None) -> None:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
         self.capture.flush()
         try:
             self.capture.active.remove(pid)
@@ -437,6 +440,9 @@ class Worker:
                 pass
 
 
+_counter = itertools.count()
+
+
 def _die_with_parent() -> None:
     """Linux: the worker gets SIGKILL when the HTTP process dies, so it never outlives it."""
     try:
@@ -481,9 +487,11 @@ def _coerce(tp: Any, value: Any, tmp: str, name: str) -> Any:
     if tp is Secret:
         return Secret(value)
     if is_path(tp) and isinstance(value, str):
+        os.makedirs(tmp, exist_ok=True)
         sub = tempfile.mkdtemp(dir=tmp)
         return Path(files.fetch(value, sub, name))
     if is_file(tp) and isinstance(value, str):
+        os.makedirs(tmp, exist_ok=True)
         sub = tempfile.mkdtemp(dir=tmp)
         return open(files.fetch(value, sub, name), "rb")  # noqa: SIM115 - the model owns the file object
     if tp is float and isinstance(value, int):
