@@ -241,7 +241,9 @@ def serve(artifacts: list[Artifact], paths: dict[str, Path], port: int) -> Itera
     except OSError:
         httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, name="cogpin-wheels", daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, name="cogpin-wheels", daemon=True
+    )
     thread.start()
     try:
         yield WheelServer(httpd, served)
