@@ -367,13 +367,26 @@ def _classic_build(
         elif "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]
         elif "error" in chunk:
-            raise BuildFailed(progress.failure(chunk["error"]))
+            raise BuildFailed(progress.failure(chunk["error"]), _remote_hint())
         elif "status" in chunk:
             progress.line(f"{chunk.get('status', '')} {chunk.get('progress', '')}".strip())
     progress.done()
     if not image_id:
         raise BuildFailed(progress.failure("the engine returned no image ID"))
     return image_id
+
+
+def _remote_hint() -> str | None:
+    """Package installs reach cogpin's wheel server on 127.0.0.1 of this machine: an engine elsewhere
+    cannot."""
+    host = os.environ.get("DOCKER_HOST", "")
+    if host and not host.startswith("unix://") and "127.0.0.1" not in host and "localhost" not in host:
+        return (
+            f"the engine at DOCKER_HOST={host} runs on another machine; its builds cannot reach the wheel "
+            "server cogpin runs on 127.0.0.1 here, so package installs from the lock fail there. Build with a "
+            "local engine."
+        )
+    return None
 
 
 def parse_secret(spec: str) -> tuple[str, str]:

@@ -354,6 +354,40 @@ def test_secret_mounts_never_reach_a_layer_or_the_history(tmp_path: Path) -> Non
     assert not found, "the secret's value is in a layer of the image"
 
 
+def test_custom_ca_certificate_is_trusted_in_the_image(
+    hello: tuple[Path, BuiltImage], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """COG_CA_CERT (as Cog reads it) puts a CA into the image's trust store, for apt, pip and Python."""
+    d, _ = hello
+    key, cert = tmp_path / "ca.key", tmp_path / "ca.pem"
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=cogpin test CA",
+        ],
+        check=True,
+        capture_output=True,
+    )
+    monkeypatch.setenv("COG_CA_CERT", str(cert))
+    built = build(d, "ca")
+    body = cert.read_text().strip().splitlines()[1]
+    assert shell(built.id, f"grep -c '{body}' /etc/ssl/certs/ca-certificates.crt").strip() == "1"
+    env = client().images.get(built.id).attrs["Config"]["Env"]
+    assert "SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt" in env
+
+
 # --- the torch CPU upscaler ---------------------------------------------------------------------------
 
 
