@@ -63,8 +63,8 @@ def _safe(url: str) -> str:
     return urllib.parse.urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
 
 
-def encode_file(path: str | os.PathLike[str] | Any, upload_url: str | None) -> str:
-    """A data URL of the file (default) or the URL it was PUT to under `upload_url`."""
+def encode_file(path: str | os.PathLike[str] | Any, upload_url: str | None) -> str | bytes:
+    """The URL the file was PUT to under `upload_url` (str), or else a data URL of it (ASCII bytes)."""
     if isinstance(path, (str, os.PathLike)):
         filename = os.path.basename(os.fspath(path))
         mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
@@ -86,7 +86,7 @@ def encode_file(path: str | os.PathLike[str] | Any, upload_url: str | None) -> s
             data = data.encode()
         if upload_url:
             return _upload(upload_url, filename, mime, io.BytesIO(data))
-    return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
+    return b"".join((b"data:", mime.encode("ascii"), b";base64,", base64.b64encode(data)))
 
 
 def _upload(upload_url: str, filename: str, mime: str, f: Any) -> str:

@@ -25,16 +25,10 @@ class Raw:
         return json.loads(self.data)
 
 
-class DataURL(str):
-    """A data URL: only ASCII that needs no JSON escaping, so it is encoded by adding quotes."""
-
-
 def dumps(obj: Any) -> bytes:
-    """json.dumps that splices Raw values and quotes DataURL strings without scanning them."""
+    """json.dumps that splices Raw values in without parsing or re-encoding them."""
     if isinstance(obj, Raw):
         return obj.data
-    if type(obj) is DataURL:
-        return b'"' + obj.encode("ascii") + b'"'
     raws: list[bytes] = []
 
     def default(o: Any) -> Any:
@@ -43,21 +37,10 @@ def dumps(obj: Any) -> bytes:
             return f"\x00cogpin-raw-{len(raws) - 1}\x00"
         return str(o)
 
-    big = _collect_dataurls(obj, raws)
-    text = json.dumps(big, default=default, separators=(",", ":")).encode()
+    text = json.dumps(obj, default=default, separators=(",", ":")).encode()
     for i, data in enumerate(raws):
         text = text.replace(b'"\\u0000cogpin-raw-%d\\u0000"' % i, data, 1)
     return text
-
-
-def _collect_dataurls(obj: Any, raws: list[bytes]) -> Any:
-    if type(obj) is DataURL:
-        return Raw(b'"' + obj.encode("ascii") + b'"')
-    if isinstance(obj, dict):
-        return {k: _collect_dataurls(v, raws) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_collect_dataurls(v, raws) for v in obj]
-    return obj
 
 
 class Channel:
@@ -70,14 +53,22 @@ class Channel:
     def send(self, msg: dict[str, Any], attachment: bytes | None = None) -> None:
         if attachment is not None:
             msg["n"] = len(attachment)
-        data = json.dumps(msg, separators=(",", ":"), default=str).encode() + b"\n"
-        if attachment is not None:
-            data = b"".join((data, attachment, b"\n"))
+        head = json.dumps(msg, separators=(",", ":"), default=str).encode() + b"\n"
         with self._lock:
-            view = memoryview(data)
-            while view:
-                n = os.write(self.fd, view)
-                view = view[n:]
+            if attachment is None:
+                self._write(head)
+            elif len(attachment) < 65536:
+                self._write(b"".join((head, attachment, b"\n")))
+            else:  # no copy of big attachments
+                self._write(head)
+                self._write(attachment)
+                self._write(b"\n")
+
+    def _write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            n = os.write(self.fd, view)
+            view = view[n:]
 
 
 def messages(fd: int) -> Iterator[dict[str, Any]]:

@@ -35,7 +35,7 @@ from ..schema import is_file, is_path, is_union, openapi_schema
 from ..scope import Scope, reset_scope, set_scope
 from ..signature import Param, inputs_of
 from ..types import Path, Secret
-from .protocol import Channel, DataURL, dumps, messages
+from .protocol import Channel, Raw, dumps, messages
 
 if TYPE_CHECKING:
     import asyncio
@@ -507,7 +507,7 @@ def encode(value: Any, upload_url: str | None) -> Any:
         return value
     if files.is_file_output(value):
         url = files.encode_file(value, upload_url)
-        return DataURL(url) if url.startswith("data:") else url
+        return Raw(b'"' + url + b'"') if isinstance(url, bytes) else url  # a data URL needs no escaping
     if isinstance(value, BaseModel):
         return {k: encode(v, upload_url) for k, v in value.dict().items()}
     if isinstance(value, dict):
