@@ -61,7 +61,10 @@ def test_file_becomes_a_data_url_and_is_remembered(tmp_path: Path):
 
 
 def test_urls_pass_through_for_files():
-    assert parse(["s=a", "image=https://example.com/x.jpg"], SCHEMA).values["image"] == "https://example.com/x.jpg"
+    assert (
+        parse(["s=a", "image=https://example.com/x.jpg"], SCHEMA).values["image"]
+        == "https://example.com/x.jpg"
+    )
 
 
 def test_at_path_for_a_string_input_sends_the_text(tmp_path: Path):
@@ -90,7 +93,9 @@ def test_range_pattern_and_enum():
 
 
 def test_missing_file_and_file_without_at(tmp_path: Path):
-    assert errors(["s=a", f"image=@{tmp_path}/nope.jpg"]) == [f'input "image": file {tmp_path}/nope.jpg not found']
+    assert errors(["s=a", f"image=@{tmp_path}/nope.jpg"]) == [
+        f'input "image": file {tmp_path}/nope.jpg not found'
+    ]
     assert errors(["s=a", "image=input.jpg"]) == [
         'input "image" is a file: use image=@PATH (or a URL), got "input.jpg"'
     ]
@@ -114,7 +119,11 @@ def test_json_inputs_are_type_checked_not_coerced(tmp_path: Path):
     assert errors([], {"s": "a", "bogus": 1}) == ['unknown input "bogus"']
     img = tmp_path / "a.jpg"
     img.write_bytes(b"jpg")
-    assert parse([], SCHEMA, {"s": "a", "image": f"@{img}"}).values["image"].startswith("data:image/jpeg;base64,")
+    assert (
+        parse([], SCHEMA, {"s": "a", "image": f"@{img}"})
+        .values["image"]
+        .startswith("data:image/jpeg;base64,")
+    )
 
 
 def test_flags_override_json():

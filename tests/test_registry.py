@@ -187,3 +187,19 @@ def test_push_errors_are_one_line_with_what_to_do(message: str, want: str):
     with pytest.raises(reg.RegistryError, match=want) as e:
         reg.push_events(iter(events), "127.0.0.1:5000", "127.0.0.1:5000/u/m", "latest")
     assert "\n" not in e.value.message and e.value.hint
+
+
+def test_login_command_prompts_for_user_and_password(docker_config: Path):
+    from click.testing import CliRunner
+
+    from cogpin.cli import cli
+
+    server, host = serve("basic")
+    try:
+        result = CliRunner().invoke(cli, ["login", host], input=f"{USER}\n{PASSWORD}\n")
+    finally:
+        server.shutdown()
+    assert result.exit_code == 0, result.output
+    assert "Login Succeeded" in result.output
+    assert PASSWORD not in result.output  # hidden input is not echoed
+    assert reg.stored_credentials(host) == (USER, PASSWORD)

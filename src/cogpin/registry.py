@@ -427,3 +427,30 @@ def push(
         return push_events(events, registry_key, repo, tag, on_progress)
     except APIError as e:
         raise explain_push_error(str(e.explanation or e), registry_key, repo) from None
+
+
+def replicate_username(host: str, token: str, timeout: float = 15.0) -> str:
+    """The user a Replicate token belongs to (what `cog login` asks r8.im for)."""
+    body = urllib.parse.urlencode({"token": token}).encode()
+    req = urllib.request.Request(f"https://{host}/cog/v1/verify-token", data=body, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            data = json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        if e.code in (401, 403, 404):
+            raise RegistryError(
+                f"{host} does not accept this token",
+                "copy a valid API token from replicate.com/account/api-tokens.",
+            ) from None
+        raise RegistryError(f"{host} answered HTTP {e.code} when verifying the token") from None
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        raise RegistryError(
+            f"cannot reach registry {host} to verify the token: {_reason(e)}",
+            "check your network, or give a user name with -u.",
+        ) from None
+    name = data.get("username") if isinstance(data, dict) else None
+    if not name:
+        raise RegistryError(
+            f"{host} did not say which user the token belongs to", "give a user name with -u."
+        )
+    return str(name)

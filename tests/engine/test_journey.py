@@ -352,6 +352,63 @@ def test_serve_is_reachable_and_stops_cleanly(project, docker_client):
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
+    assert "Ready: http://127.0.0.1:" in err
+    assert leftover(docker_client) == []
+
+
+def test_serve_upload_url_on_this_machine(project, docker_client):
+    """--upload-url on 127.0.0.1: the container shares the host's network so it can PUT there."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: dict[str, bytes] = {}
+
+    class Put(BaseHTTPRequestHandler):
+        def log_message(self, *a: object) -> None:
+            pass
+
+        def do_PUT(self) -> None:  # noqa: N802
+            received[self.path] = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(201)
+            self.end_headers()
+
+    upload = ThreadingHTTPServer(("127.0.0.1", 0), Put)
+    threading.Thread(target=upload.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    root = project(ONE_FILE)
+    port = _free_port()
+    url = f"http://127.0.0.1:{upload.server_address[1]}/up/"
+    proc = subprocess.Popen(
+        [COG, "serve", "-p", str(port), "--upload-url", url],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health-check", timeout=2) as resp:
+                    if json.load(resp).get("status") == "READY":
+                        break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        data = "data:image/png;base64," + base64.b64encode(b"abc").decode()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/predictions",
+            data=json.dumps({"input": {"image": data}}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            pred = json.load(resp)
+        assert pred["status"] == "succeeded", pred
+        assert pred["output"].startswith(url)
+        assert list(received.values()) == [b"cba"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+        upload.shutdown()
     assert leftover(docker_client) == []
 
 
