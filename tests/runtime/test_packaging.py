@@ -8,6 +8,7 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
 from cogrt import RUNTIME_DIR
 
 COG_DIR = RUNTIME_DIR / "cog"
@@ -34,6 +35,7 @@ def test_cog_imports_only_stdlib() -> None:
     assert offenders == {}
 
 
+@pytest.mark.network  # pip fetches the build backend (hatchling) from the package index
 def test_wheel_has_no_dependencies(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", str(RUNTIME_DIR), "-w", str(tmp_path)],

@@ -40,6 +40,8 @@ class Predictor(BasePredictor):
             os.write(1, b"from fd 1\\n")
             os.write(2, b"from fd 2\\n")
             subprocess.run(["sh", "-c", "echo from subprocess"], check=True)
+            sys.stdout.buffer.write(b"from buffer\\n")
+            sys.stdout.flush()
             return "done"
         if mode == "raise":
             raise ValueError("bad thing happened")
@@ -114,7 +116,15 @@ def test_sync_prediction_shape(server) -> None:
 def test_logs_captured_from_every_source(server) -> None:
     code, body = server.predict({"mode": "logs"})
     assert code == 200 and body["status"] == "succeeded"
-    for line in ("from print", "from logging", "from stderr", "from fd 1", "from fd 2", "from subprocess"):
+    for line in (
+        "from print",
+        "from logging",
+        "from stderr",
+        "from fd 1",
+        "from fd 2",
+        "from subprocess",
+        "from buffer",
+    ):
         assert line in body["logs"], body["logs"]
 
 

@@ -6,6 +6,7 @@ import collections
 import datetime
 import logging
 import os
+import platform
 import queue
 import signal
 import subprocess
@@ -15,12 +16,14 @@ import time
 import uuid
 from typing import Any
 
+from .. import __version__
 from .protocol import Channel, enlarge, messages
 from .webhook import WebhookSender
 
 log = logging.getLogger("cog.server.runner")
 REDACTED = "**********"
 KEEP_FINISHED = 1000
+VERSION = {"cogpin_runtime": __version__, "python": platform.python_version()}
 
 
 def now_iso() -> str:
@@ -343,7 +346,7 @@ class Runner:
             state = self.state
             if state == "READY" and len(self.active) >= self.slots:
                 state = "BUSY"
-            body: dict[str, Any] = {"status": state, "setup": dict(self.setup), "version": {}}
+            body: dict[str, Any] = {"status": state, "setup": dict(self.setup), "version": VERSION}
         if state in ("READY", "BUSY") and self.has_healthcheck:
             ok, error = self.user_healthcheck()
             if not ok:

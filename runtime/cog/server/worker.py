@@ -152,6 +152,13 @@ class _Stream(io.TextIOBase):
     def writable(self) -> bool:
         return True
 
+    @property
+    def buffer(self) -> Any:  # binary writes go to the fd, which is captured too
+        return self._fallback.buffer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fallback, name)
+
 
 class Worker:
     def __init__(self, chan: Channel) -> None:
