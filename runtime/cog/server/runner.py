@@ -17,12 +17,13 @@ import uuid
 from typing import Any
 
 from .. import __version__
-from .protocol import Channel, enlarge, messages
+from .protocol import Channel, Raw, enlarge, messages
 from .webhook import WebhookSender
 
 log = logging.getLogger("cog.server.runner")
 REDACTED = "**********"
-KEEP_FINISHED = 1000
+KEEP_FINISHED = 1000  # finished predictions kept for GET /predictions/{id} and idempotent PUT ...
+KEEP_BYTES = int(os.environ.get("COG_KEEP_OUTPUT_BYTES", str(256 << 20)))  # ... within this output budget
 VERSION = {"cogpin_runtime": __version__, "python": platform.python_version()}
 
 
@@ -64,6 +65,7 @@ class Prediction:
         self.started_at: str | None = None
         self.completed_at: str | None = None
         self.metrics: dict[str, Any] = {}
+        self.size = 0
         self.done = threading.Event()
         self.subscribers: list[queue.Queue[tuple[str, Any]]] = []
         self._t0 = time.monotonic()
@@ -115,6 +117,7 @@ class Runner:
         self.slots = 1
         self.active: dict[str, Prediction] = {}
         self.finished: collections.OrderedDict[str, Prediction] = collections.OrderedDict()
+        self._finished_bytes = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.chan: Channel | None = None
         self.stopping = False
@@ -291,9 +294,14 @@ class Runner:
             pred.error = error
             pred.completed_at = now_iso()
             del self.active[pred.id]  # the slot is free before anyone hears of the result
+            pred.size = _output_size(pred.output)
             self.finished[pred.id] = pred
-            while len(self.finished) > KEEP_FINISHED:
-                self.finished.popitem(last=False)
+            self._finished_bytes += pred.size
+            while len(self.finished) > 1 and (
+                len(self.finished) > KEEP_FINISHED or self._finished_bytes > KEEP_BYTES
+            ):
+                _, old = self.finished.popitem(last=False)
+                self._finished_bytes -= old.size
         pred.done.set()
         pred.publish("completed", None)
 
@@ -369,6 +377,14 @@ class Runner:
             self._health_waiters.pop(nonce, None)
             return False, f"healthcheck timed out after {timeout:g}s"
         return bool(box[0]["ok"]), box[0].get("error")
+
+
+def _output_size(output: Any) -> int:
+    if isinstance(output, Raw):
+        return len(output.data)
+    if isinstance(output, list):
+        return sum(_output_size(o) for o in output)
+    return 0
 
 
 def max_concurrency() -> int:
