@@ -40,7 +40,9 @@ def test_both_console_scripts_are_the_same_cli(prog: str) -> None:
 
 
 def test_init_writes_a_starter_project(tmp_path: Path) -> None:
-    out = subprocess.run([str(BIN / "cogpin"), "init"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(BIN / "cogpin"), "init"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     for name in ("cog.yaml", "predict.py", "requirements.txt", ".dockerignore", "justfile"):
         assert (tmp_path / name).is_file(), out.stdout
     assert "BasePredictor" in (tmp_path / "predict.py").read_text()
@@ -53,7 +55,9 @@ def test_init_writes_a_starter_project(tmp_path: Path) -> None:
 
 def test_init_never_overwrites_a_file(tmp_path: Path) -> None:
     (tmp_path / "predict.py").write_text("mine\n")
-    out = subprocess.run([str(BIN / "cogpin"), "init"], cwd=tmp_path, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [str(BIN / "cogpin"), "init"], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
     assert (tmp_path / "predict.py").read_text() == "mine\n"
     assert "predict.py" in out.stdout and "exists" in out.stdout
     assert (tmp_path / "cog.yaml").is_file()

@@ -44,7 +44,9 @@ def test_canonical_name_resolves_through_the_mirror_to_the_registry_digest(dev_e
     import docker
 
     if not dev_env["mirror"]:
-        pytest.fail("the engine does not use the local registry as its mirror; dev-env started no engine of its own")
+        pytest.fail(
+            "the engine does not use the local registry as its mirror; dev-env started no engine of its own"
+        )
     client = docker.from_env()
     by_name = dict(ref.split("@") for ref in dev_env["base_images"])
     data = client.images.get_registry_data("python:3.11-slim-bookworm")
@@ -87,11 +89,49 @@ def test_build_and_run_a_container_from_the_standin_through_the_mirror(dev_env: 
 
     client = docker.from_env()
     (tmp_path / "Dockerfile").write_text(
-        "FROM python:3.11-slim-bookworm\nRUN python -c 'open(\"/built\",\"w\").write(\"ok\")'\n"
-        "CMD [\"cat\", \"/built\"]\n"
+        'FROM python:3.11-slim-bookworm\nRUN python -c \'open("/built","w").write("ok")\'\n'
+        'CMD ["cat", "/built"]\n'
     )
     image, _ = client.images.build(path=str(tmp_path), labels={"cogpin.test": "1"}, rm=True)
+    container = client.containers.create(image.id)
     try:
-        assert client.containers.run(image.id, remove=True) == b"ok"
+        container.start()
+        assert container.wait(timeout=60)["StatusCode"] == 0
+        assert container.logs(stdout=True, stderr=False) == b"ok"
     finally:
+        container.remove(force=True)
         client.images.remove(image.id, force=True)
+
+
+def _push(rootfs, registry: str, ref: str) -> str:
+    out = subprocess.run(
+        [str(DEV_ENV.parent / "standin-image"), str(rootfs), registry, ref, "--env", "A=1", "--label", "k=v"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip().split("@")[1]
+
+
+def test_standin_images_are_reproducible_byte_for_byte(dev_env: dict, tmp_path) -> None:
+    import os
+
+    def make(root, stamp: int) -> None:
+        (root / "etc").mkdir(parents=True)
+        (root / "etc" / "os-release").write_text("ID=test\n")
+        (root / "bin").mkdir()
+        (root / "bin" / "tool").write_text("#!/bin/sh\n")
+        os.link(root / "bin" / "tool", root / "bin" / "tool2")
+        (root / "lib").symlink_to("bin")
+        for p in root.rglob("*"):
+            os.utime(p, (stamp, stamp), follow_symlinks=False)
+
+    a, b = tmp_path / "a", tmp_path / "b"
+    make(a, 1_000_000)
+    make(b, 2_000_000)  # other mtimes, same content
+    registry = dev_env["registry"]
+    da = _push(a, registry, "cogpin-test/standin:a")
+    db = _push(b, registry, "cogpin-test/standin:b")
+    assert da == db
+    (b / "etc" / "os-release").write_text("ID=other\n")
+    assert _push(b, registry, "cogpin-test/standin:c") != da
