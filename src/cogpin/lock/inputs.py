@@ -23,13 +23,13 @@ def normalise_url(url: str) -> str:
 
 
 def settings_inputs(flags: Flags, settings: Settings) -> dict[str, Any]:
-    """Flags + the index settings (normalised, never machine paths). The torch index template is a
-    mirror of a logical index (same artifacts, same hashes), so it is not an input."""
-    out = flags.settings()
-    out["index-url"] = normalise_url(settings.index_url)
-    out["extra-index-urls"] = [normalise_url(u) for u in settings.extra_index_urls]
-    out["find-links"] = sorted({normalise_url(u) for u in settings.find_links})
-    return out
+    """The flags that change resolution (GPU flags, platforms, flavor).
+
+    The machine's package-index settings (``PIP_INDEX_URL``, ``PIP_FIND_LINKS``, ``COGPIN_TORCH_INDEX_URL``,
+    …) are mirrors: they serve the same artifacts, identified by the same hashes, so they are not inputs.
+    Otherwise a lock committed on a machine with a mirror would be "stale" on every other machine.
+    Indexes named in cog.yaml or its requirements file are inputs, through the config hash."""
+    return flags.settings()
 
 
 def original(config: Any) -> dict[str, Any]:
