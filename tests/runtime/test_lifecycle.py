@@ -142,3 +142,17 @@ def test_log_level(serve) -> None:
     s = serve(SLOW_ITER, env={"COG_LOG_LEVEL": "ERROR"})
     s.predict({"wrong": 1})
     assert "unknown input" not in s.logs()
+
+
+def test_sigterm_answers_waiting_sync_client(serve) -> None:
+    import threading
+
+    s = serve(SLOW_ITER)
+    result: list = []
+    t = threading.Thread(target=lambda: result.append(s.predict({"n": 2, "delay": 0.4})))
+    t.start()
+    time.sleep(0.3)
+    s.proc.send_signal(signal.SIGTERM)
+    t.join(10)
+    assert result and result[0][0] == 200 and result[0][1]["output"] == ["0", "1"]
+    assert s.proc.wait(10) == 0

@@ -18,6 +18,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -48,6 +49,8 @@ class Server(ThreadingHTTPServer):
         self.runner = runner
         self.await_explicit_shutdown = await_explicit_shutdown
         self.shutting_down = threading.Event()
+        self.in_flight = 0
+        self.in_flight_lock = threading.Lock()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -149,6 +152,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def route(self, method: str) -> None:
         path = self.path.split("?", 1)[0].rstrip("/") or "/"
+        with self.server.in_flight_lock:
+            self.server.in_flight += 1
+        try:
+            self._route(method, path)
+        finally:
+            with self.server.in_flight_lock:
+                self.server.in_flight -= 1
+
+    def _route(self, method: str, path: str) -> None:
         try:
             self.dispatch(method, path)
         except HTTPError as e:
@@ -185,7 +197,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "POST" and path == "/shutdown":
             self.read_body()
             self.send(200, {})
-            threading.Thread(target=shutdown, args=(self.server,), daemon=True).start()
+            threading.Thread(target=shutdown, args=(self.server, 1), daemon=True).start()
             return None
         if parts and parts[0] in ("predictions", "trainings"):
             kind = "predict" if parts[0] == "predictions" else "train"
@@ -383,7 +395,7 @@ def secret_fields(schema: dict[str, Any], component: str) -> set[str]:
     return {name for name, p in props.items() if p.get("x-cog-secret")}
 
 
-def shutdown(server: Server) -> None:
+def shutdown(server: Server, own_requests: int = 0) -> None:
     """Finish the running predictions, stop the worker, stop serving."""
     if server.shutting_down.is_set():
         return
@@ -392,6 +404,9 @@ def shutdown(server: Server) -> None:
     runner.stopping = True
     for pred in list(runner.active.values()):
         pred.done.wait()
+    deadline = time.monotonic() + 5  # let handlers write the answers of those predictions
+    while server.in_flight > own_requests and time.monotonic() < deadline:
+        time.sleep(0.01)
     runner.stop()
     server.shutdown()
 
