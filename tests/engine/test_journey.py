@@ -33,6 +33,9 @@ COG = str(BIN / "cog") if (BIN / "cog").exists() else shutil.which("cog") or "co
 COGPIN = str(BIN / "cogpin") if (BIN / "cogpin").exists() else shutil.which("cogpin") or "cogpin"
 LABEL = "run.cogpin.role"
 USER, PASSWORD = "alice", "pa55-w0rd"
+# `htpasswd -Bbn alice pa55-w0rd` (bcrypt, the only scheme the registry takes), fixed here so the tests
+# need no apache2-utils on a fresh machine
+HTPASSWD = "alice:$2y$05$iflL3LLxz5WD/VjEI3creeVOwvz1OasmLuECoFZhZIwzPlIGinZK.\n"
 
 COG_YAML = 'build:\n  python_version: "3.11"\npredict: "predict.py:Predictor"\n'
 
