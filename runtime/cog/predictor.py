@@ -13,20 +13,20 @@ from typing import Any
 class BasePredictor:
     """Subclass and define `setup(self)` (optional, runs once) and `predict(self, **inputs)`."""
 
-    def setup(self, weights: Any = None) -> None:  # noqa: B027 - optional hook
+    def setup(self) -> None:  # noqa: B027 - optional hook; may also take `weights`
         """Load the model; runs once before the first prediction."""
 
-    def predict(self, **kwargs: Any) -> Any:
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("predict has not been implemented")
 
 
 class BaseRunner(BasePredictor):
     """Newer Cog's name: define `run(self, **inputs)` instead of `predict`."""
 
-    def predict(self, **kwargs: Any) -> Any:
-        return self.run(**kwargs)
+    def predict(self, *args: Any, **kwargs: Any) -> Any:
+        return self.run(*args, **kwargs)
 
-    def run(self, **kwargs: Any) -> Any:
+    def run(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("run has not been implemented")
 
 
