@@ -143,12 +143,15 @@ def locked(tmp_path_factory: pytest.TempPathFactory, docker_client) -> Path:
     assert (root / "cog.lock").is_file()
     yield root
     # the environment image all these projects shared, and the images built for pushing
+    # (untagged one by one: an image that other tags still name, e.g. the same environment image under
+    # another project's name, stays)
     for img in docker_client.images.list():
-        if any("journey" in t for t in img.tags):
-            try:
-                docker_client.images.remove(img.id, force=True)
-            except Exception:
-                pass
+        for t in img.tags:
+            if "journey" in t:
+                try:
+                    docker_client.images.remove(t)
+                except Exception:
+                    pass
 
 
 @pytest.fixture
