@@ -11,13 +11,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.resolver_fixtures import TagImageSource
 
 from cogpin import config as config_mod
 from cogpin.lock import Lock
 from cogpin.lock.make import make_lock
 from cogpin.resolver.compat import Flags
 from cogpin.settings import Settings
+from tests.resolver_fixtures import TagImageSource
 
 EXE = str(Path(sys.executable).with_name("cogpin"))
 

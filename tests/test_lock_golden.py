@@ -11,12 +11,12 @@ import re
 from pathlib import Path
 
 import pytest
-from tests.resolver_fixtures import TagImageSource, local_settings
 
 from cogpin import config as config_mod
 from cogpin.lock.make import make_lock
 from cogpin.resolver import python as py_mod
 from cogpin.resolver.compat import Flags, ResolveError
+from tests.resolver_fixtures import TagImageSource, local_settings
 
 GOLDEN = Path(__file__).parent / "golden" / "locks"
 

@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.resolver_fixtures import TagImageSource, local_settings
-from tests.test_lock_golden import write_project
 
 from cogpin import config as config_mod
 from cogpin.lock import Lock, LockError, StaleLock, ensure_fresh, write_atomic
 from cogpin.lock.api import current_inputs, effective_flags, lock_path, relock
 from cogpin.resolver.compat import Flags
+from tests.resolver_fixtures import TagImageSource, local_settings
+from tests.test_lock_golden import write_project
 
 
 @pytest.fixture
