@@ -97,3 +97,10 @@ def test_whole_prediction_json(tmp_path: Path):
 def test_decode_plain_data_url():
     assert decode_data_url("data:text/plain,hello%20there") == ("text/plain", b"hello there")
     assert decode_data_url(url("image/png", b"\x00\x01")) == ("image/png", b"\x00\x01")
+
+
+def test_object_output_with_files(tmp_path: Path):
+    w, printed, _ = writer(tmp_path)
+    w.write({"mask": url("image/png", b"M"), "score": 0.5})
+    assert (tmp_path / "output.mask.png").read_bytes() == b"M"
+    assert json.loads(printed[0]) == {"mask": "output.mask.png", "score": 0.5}

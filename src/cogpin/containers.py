@@ -285,10 +285,29 @@ class ModelContainer:
         assert self.id is not None
         return self.client.api.inspect_container(self.id).get("State") or {}
 
-    def wait_ready(self, setup_timeout: float, start_timeout: float = 60.0) -> dict[str, Any]:
-        """Poll ``GET /health-check`` until READY. SETUP_FAILED, an exited container or a timeout raise."""
+    def wait_ready(
+        self,
+        setup_timeout: float,
+        start_timeout: float = 60.0,
+        on_setup_log: Callable[[str], None] | None = None,
+    ) -> dict[str, Any]:
+        """Poll ``GET /health-check`` until READY. SETUP_FAILED, an exited container or a timeout raise.
+        ``on_setup_log`` gets setup() output as it appears (the health check carries it), so a slow setup
+        shows its progress; a SetupFailed then holds only what was not shown yet."""
         assert self.port is not None
         t0 = time.monotonic()
+        shown = 0
+
+        def setup_logs(body: Mapping[str, Any]) -> str:
+            nonlocal shown
+            logs = str((body.get("setup") or {}).get("logs") or "")
+            new = logs[shown:] if len(logs) >= shown else logs
+            if on_setup_log is not None and new:
+                on_setup_log(new)
+                shown = len(logs)
+                return ""
+            return new
+
         setup_started: float | None = None
         sleep = 0.005
         next_state_check = t0 + 0.5
@@ -300,16 +319,16 @@ class ModelContainer:
                 status, body = 0, None
             if status == 200 and isinstance(body, dict):
                 state = body.get("status")
+                pending = setup_logs(body)
                 if state in ("READY", "BUSY"):
                     self.timing.mark("ready")
                     return body
                 if state in ("SETUP_FAILED", "DEFUNCT"):
-                    logs = ((body.get("setup") or {}).get("logs") or "").rstrip()
                     raise SetupFailed(
                         "the model's setup() failed"
                         if state == "SETUP_FAILED"
                         else "the model server is defunct",
-                        logs or self.logs().rstrip(),
+                        pending.rstrip() if (pending or shown) else self.logs().rstrip(),
                         "the setup logs are above; fix setup() (or the predictor reference in cog.yaml).",
                     )
                 if setup_started is None:
@@ -317,7 +336,7 @@ class ModelContainer:
                 if now - setup_started > setup_timeout + 5:
                     raise SetupFailed(
                         f"setup() did not finish within {setup_timeout:g} s",
-                        ((body.get("setup") or {}).get("logs") or "").rstrip(),
+                        pending.rstrip(),
                         "raise --setup-timeout, or make setup() faster.",
                     )
             elif setup_started is None and now - t0 > start_timeout:

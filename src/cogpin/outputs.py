@@ -156,7 +156,22 @@ class OutputWriter:
         if isinstance(output, str):
             self._text(output)
             return
+        if isinstance(output, dict) and any(is_data_url(v) for v in output.values()):
+            # an object output (cog.BaseModel) with files: each file written as output.<key>.<ext>,
+            # the printed JSON names the file instead of holding a data URL
+            output = {k: self._write_named(v, k) if is_data_url(v) else v for k, v in output.items()}
         self._text(json.dumps(output, indent=2, ensure_ascii=False))
+
+    def _write_named(self, url: str, key: str) -> str:
+        mime, data = decode_data_url(url)
+        safe = re.sub(r"[^A-Za-z0-9_.-]", "_", key) or "file"
+        base = self.cwd if self.out is None else Path(self.out).expanduser().parent
+        target = _free(base / f"output.{safe}{extension_for(mime)}", self.protected)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        self.written.append(target)
+        self.note(f"Written output to {_rel(target, self.cwd)}")
+        return _rel(target, self.cwd)
 
     def write_prediction(self, prediction: Mapping[str, Any]) -> None:
         """``--json``: the whole prediction as JSON, printed or written to ``-o``."""

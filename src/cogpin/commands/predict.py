@@ -49,6 +49,11 @@ def _note(msg: str) -> None:
     click.echo(msg, err=True)
 
 
+def _setup_log(text: str) -> None:
+    """setup() output, shown as it comes (on stderr: stdout is the prediction's output)."""
+    click.echo(text, err=True, nl=False)
+
+
 def _predict(
     timing: Timing,
     config_file: str | None,
@@ -109,7 +114,7 @@ def _predict(
     code = 0
     try:
         with ModelContainer(client, spec, timing) as mc:
-            mc.wait_ready(setup_timeout)
+            mc.wait_ready(setup_timeout, on_setup_log=_setup_log)
             prediction = mc.predict(parsed.values)
             code = _show(prediction, writer, schema, as_json=json_input is not None)
             timing.mark("write")
