@@ -64,7 +64,8 @@ def _safe(url: str) -> str:
 
 
 def encode_file(path: str | os.PathLike[str] | Any, upload_url: str | None) -> str | bytes:
-    """The URL the file was PUT to under `upload_url` (str), or else a data URL of it (ASCII bytes)."""
+    """The URL the file was PUT to under `upload_url` (str), or else a data URL of it as a JSON string
+    (ASCII bytes with the quotes: a data URL needs no escaping)."""
     if isinstance(path, (str, os.PathLike)):
         filename = os.path.basename(os.fspath(path))
         mime = mimetypes.guess_type(filename)[0] or "application/octet-stream"
@@ -86,7 +87,7 @@ def encode_file(path: str | os.PathLike[str] | Any, upload_url: str | None) -> s
             data = data.encode()
         if upload_url:
             return _upload(upload_url, filename, mime, io.BytesIO(data))
-    return b"".join((b"data:", mime.encode("ascii"), b";base64,", base64.b64encode(data)))
+    return b"".join((b'"data:', mime.encode("ascii"), b";base64,", base64.b64encode(data), b'"'))
 
 
 def _upload(upload_url: str, filename: str, mime: str, f: Any) -> str:

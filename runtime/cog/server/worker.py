@@ -514,7 +514,7 @@ def encode(value: Any, upload_url: str | None) -> Any:
         return value
     if files.is_file_output(value):
         url = files.encode_file(value, upload_url)
-        return Raw(b'"' + url + b'"') if isinstance(url, bytes) else url  # a data URL needs no escaping
+        return Raw(url) if isinstance(url, bytes) else url  # bytes: already a JSON string
     if isinstance(value, BaseModel):
         return {k: encode(v, upload_url) for k, v in value.dict().items()}
     if isinstance(value, dict):
