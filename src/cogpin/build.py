@@ -505,7 +505,17 @@ def final_labels(lock: LockView, config: Config, schema: dict, ident: str) -> di
     return labels
 
 
-def _metadata_step(image_id: str, labels: dict[str, str], progress: Progress) -> str:
+def _metadata_step(image_id: str, labels: dict[str, str], base_ref: str, progress: Progress) -> str:
+    """The final image: the built one plus ``labels``, with a config written here byte for byte (fixed
+    times, no parent/container IDs), loaded with ``docker load`` over the layers the engine already has.
+    Same layers → same image ID. Falls back to a ``FROM <id>`` + labels build if the history cannot be
+    mapped onto the layers."""
+    try:
+        return _load_reproducible_config(image_id, labels, base_ref)
+    except Exception as e:  # noqa: BLE001
+        progress.info(
+            f"writing a reproducible image config failed ({e}); adding the labels with a build step"
+        )
     context = io.BytesIO()
     data = f"FROM {image_id}\n".encode()
     with tarfile.open(fileobj=context, mode="w") as tar:
@@ -513,11 +523,79 @@ def _metadata_step(image_id: str, labels: dict[str, str], progress: Progress) ->
         ti.size, ti.mtime = len(data), CONTEXT_MTIME
         tar.addfile(ti, io.BytesIO(data))
     context.seek(0)
-    quiet = Progress("quiet")
+    return _classic_build(context, Progress("quiet"), no_cache=False, platform="", labels=labels)
+
+
+def _created() -> str:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    seconds = int(epoch) if epoch.isdigit() else CONTEXT_MTIME
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def reproducible_config(attrs: dict, history: list[dict], base_entries: int, labels: dict[str, str]) -> bytes:
+    """The image config JSON for an image (``attrs`` from inspect, ``history`` oldest first from the API),
+    with ``labels`` added, every time of ours fixed, and the fields that name build containers cleared."""
+    created = _created()
+    entries = []
+    for i, h in enumerate(history):
+        by = h.get("CreatedBy") or ""
+        empty = h.get("Size", 0) == 0 and "#(nop)" in by and not re.search(r"#\(nop\) (COPY|ADD) ", by)
+        when = (
+            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(h.get("Created") or 0)))
+            if i < base_entries
+            else created
+        )
+        entry: dict[str, Any] = {"created": when, "created_by": by}
+        if h.get("Comment"):
+            entry["comment"] = h["Comment"]
+        if empty:
+            entry["empty_layer"] = True
+        entries.append(entry)
+    diff_ids = list(attrs["RootFS"]["Layers"])
+    if sum(not e.get("empty_layer") for e in entries) != len(diff_ids):
+        raise ValueError("the image history does not match its layers")
+    entries.append(
+        {"created": created, "created_by": "cogpin: LABEL run.cog.openapi_schema, …", "empty_layer": True}
+    )
+    config = dict(attrs["Config"])
+    config["Image"] = ""
+    config["Hostname"] = ""
+    config["Labels"] = {**(config.get("Labels") or {}), **labels}
+    doc: dict[str, Any] = {
+        "architecture": attrs.get("Architecture", "amd64"),
+        "config": config,
+        "created": created,
+        "history": entries,
+        "os": attrs.get("Os", "linux"),
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    }
+    if attrs.get("Variant"):
+        doc["variant"] = attrs["Variant"]
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _load_reproducible_config(image_id: str, labels: dict[str, str], base_ref: str) -> str:
+    from cogpin.engine import client
+
+    c = client()
+    image = c.images.get(image_id)
     try:
-        return _classic_build(context, quiet, no_cache=False, platform="", labels=labels)
-    finally:
-        progress.done()
+        base_entries = len(c.images.get(base_ref).history())
+    except Exception:  # noqa: BLE001
+        base_entries = 0
+    data = reproducible_config(image.attrs, list(reversed(image.history())), base_entries, labels)
+    digest = hashlib.sha256(data).hexdigest()
+    layers = [f"{i:04d}/layer.tar" for i in range(len(image.attrs["RootFS"]["Layers"]))]
+    manifest = json.dumps([{"Config": f"{digest}.json", "RepoTags": None, "Layers": layers}]).encode()
+    archive = io.BytesIO()
+    with tarfile.open(fileobj=archive, mode="w") as tar:
+        for name, body in ((f"{digest}.json", data), ("manifest.json", manifest)):
+            ti = tarfile.TarInfo(name)
+            ti.size, ti.mtime = len(body), CONTEXT_MTIME
+            tar.addfile(ti, io.BytesIO(body))
+    # The engine registers a layer from the archive only when it does not have it; it has them all.
+    c.images.load(archive.getvalue())
+    return f"sha256:{digest}"
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -608,7 +686,7 @@ def build_image(config: Config, options: BuildOptions, *, include_project: bool 
     schema = openapi_schema(image_id, config, include_project)
     labels = final_labels(lock, config, schema, ident)
     progress.begin_step("adding labels")
-    final_id = _metadata_step(image_id, labels, progress)
+    final_id = _metadata_step(image_id, labels, lock.base_ref, progress)
     image = c.images.get(final_id)
     for t in (tag, identity_tag):
         image.tag(t)
