@@ -100,6 +100,8 @@ def test_secret_not_in_webhooks(serve, receiver) -> None:
 def test_invalid_webhook_is_422(serve) -> None:
     s = serve(SLOW_ITER)
     assert s.post("/predictions", {"input": {}, "webhook": "ftp://x"})[0] == 422
+    body = {"input": {}, "webhook": "http://127.0.0.1:9/", "webhook_events_filter": ["bogus"]}
+    assert s.post("/predictions", body)[0] == 422
 
 
 def test_shutdown_endpoint(serve) -> None:

@@ -243,6 +243,8 @@ class Handler(BaseHTTPRequestHandler):
         runner = self.server.runner
         body = self.read_json()
         pid = path_id or body.get("id")
+        if pid is not None and not isinstance(pid, str):
+            pid = str(pid)
         if path_id and body.get("id") not in (None, path_id):
             raise HTTPError(
                 422,
@@ -292,6 +294,21 @@ class Handler(BaseHTTPRequestHandler):
                 },
             )
         events = body.get("webhook_events_filter")
+        if events is not None and not (
+            isinstance(events, list) and all(e in ("start", "output", "logs", "completed") for e in events)
+        ):
+            raise HTTPError(
+                422,
+                {
+                    "detail": [
+                        {
+                            "loc": ["body", "webhook_events_filter"],
+                            "msg": "value is not a list of start, output, logs, completed",
+                            "type": "type_error.enum",
+                        }
+                    ]
+                },
+            )
         context = body.get("context")
         if context is not None and not isinstance(context, dict):
             raise HTTPError(
