@@ -53,7 +53,11 @@ class CogServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
         )
-        self.port = self._wait_port()
+        try:
+            self.port = self._wait_port()
+        except BaseException:
+            self.stop()  # never leave a server behind
+            raise
 
     def _wait_port(self) -> int:
         deadline = time.monotonic() + 20
