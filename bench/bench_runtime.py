@@ -126,7 +126,11 @@ class Server:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        self.ready_s = self._wait_ready()
+        try:
+            self.ready_s = self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
 
     def _wait_ready(self) -> float:
         deadline = time.monotonic() + 120
