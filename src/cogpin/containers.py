@@ -355,11 +355,52 @@ class ModelContainer:
             time.sleep(sleep)
             sleep = min(sleep * 1.5, 0.05)
 
-    def predict(self, inputs: Mapping[str, Any], path: str = "/predictions") -> dict[str, Any]:
+    def predict(
+        self,
+        inputs: Mapping[str, Any],
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        first_poll: float = 0.2,
+        interval: float = 0.25,
+    ) -> dict[str, Any]:
+        """One synchronous prediction (``PUT /predictions/{id}``, Cog's idempotent create). While it runs
+        longer than ``first_poll`` seconds, ``GET /predictions/{id}`` (cogpin's runtime; Cog's answers 405
+        and polling stops) feeds ``on_progress`` with its logs and output so far."""
+        import threading
+        import uuid
+
         assert self.port is not None
-        try:
-            status, body = _request(self.port, "POST", path, {"input": dict(inputs)}, timeout=None)
-        except (OSError, http.client.HTTPException) as e:
+        port = self.port
+        pid = uuid.uuid4().hex
+        result: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                result["r"] = _request(
+                    port, "PUT", f"/predictions/{pid}", {"id": pid, "input": dict(inputs)}, None
+                )
+            except BaseException as e:  # handed to the main thread
+                result["e"] = e
+
+        worker = threading.Thread(target=call, name="cogpin-predict", daemon=True)
+        worker.start()
+        worker.join(first_poll)
+        polling = on_progress is not None
+        while worker.is_alive():
+            if polling:
+                assert on_progress is not None
+                try:
+                    code, body = _request(port, "GET", f"/predictions/{pid}", timeout=5.0)
+                except (OSError, http.client.HTTPException):
+                    code, body = 0, None
+                if code == 200 and isinstance(body, dict):
+                    on_progress(body)
+                elif code in (405, 501):
+                    polling = False
+            worker.join(interval)
+        if "e" in result:
+            e = result["e"]
+            if not isinstance(e, (OSError, http.client.HTTPException)):
+                raise e
             st = self._state() if self.id else {}
             if st and not st.get("Running"):
                 raise ContainerError(
@@ -367,6 +408,7 @@ class ModelContainer:
                     "its output: " + self.logs().rstrip()[-2000:],
                 ) from None
             raise ContainerError(f"the model server dropped the prediction: {e}") from None
+        status, body = result["r"]
         self.timing.mark("predict")
         if status == 422 and isinstance(body, dict):
             lines = []

@@ -237,6 +237,9 @@ def test_predict_iterator_output_streaming_example(project):
     assert r.stdout == "the quick brown fox\n"
     r = ok(cli("predict", "--json", '{"prompt": "a b"}', cwd=root))
     assert json.loads(r.stdout)["output"] == ["a", " b"]
+    # slow enough that the tokens are printed as they come: the same text, one newline at the end
+    r = ok(cli("predict", "-i", "prompt=x y z", "-i", "delay=0.2", cwd=root))
+    assert r.stdout == "x y z\n"
 
 
 def test_validation_errors_before_any_container_starts(project, docker_client):
@@ -299,8 +302,9 @@ def test_ctrl_c_removes_the_container(project, docker_client):
         time.sleep(0.1)
     time.sleep(1.5)
     proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130
+    assert "predicting slow" in err  # the prediction's logs are shown while it runs
     assert leftover(docker_client) == []
 
 

@@ -111,12 +111,14 @@ def _predict(
     spec.role = "predict"
 
     writer = outputs.OutputWriter(output, protected=parsed.files)
+    as_json = json_input is not None
+    live = Live(schema, stream_text=output is None) if not as_json else None
     code = 0
     try:
         with ModelContainer(client, spec, timing) as mc:
             mc.wait_ready(setup_timeout, on_setup_log=_setup_log)
-            prediction = mc.predict(parsed.values)
-            code = _show(prediction, writer, schema, as_json=json_input is not None)
+            prediction = mc.predict(parsed.values, on_progress=live.update if live else None)
+            code = _show(prediction, writer, schema, live)
             timing.mark("write")
     except SetupFailed as e:
         if e.logs:
@@ -127,18 +129,49 @@ def _predict(
     return code
 
 
-def _show(prediction: dict[str, Any], writer: outputs.OutputWriter, schema: Any, as_json: bool) -> int:
+class Live:
+    """A running prediction's progress: new log text to stderr; ConcatenateIterator tokens to stdout as
+    they come (when the output is printed, not written to -o)."""
+
+    def __init__(self, schema: Any, stream_text: bool) -> None:
+        out_schema = outputs.output_schema(schema)
+        self.concat = stream_text and out_schema.get("x-cog-array-display") == "concatenate"
+        self.logs_shown = 0
+        self.text_shown = 0
+
+    def update(self, prediction: dict[str, Any]) -> None:
+        logs = str(prediction.get("logs") or "")
+        if len(logs) > self.logs_shown:
+            click.echo(logs[self.logs_shown :], err=True, nl=False)
+            self.logs_shown = len(logs)
+        out = prediction.get("output")
+        if self.concat and isinstance(out, list) and all(isinstance(x, str) for x in out):
+            text = "".join(out)
+            if len(text) > self.text_shown:
+                sys.stdout.write(text[self.text_shown :])
+                sys.stdout.flush()
+                self.text_shown = len(text)
+
+
+def _show(prediction: dict[str, Any], writer: outputs.OutputWriter, schema: Any, live: Live | None) -> int:
     status = prediction.get("status")
-    if as_json:
+    if live is None:  # --json: the whole prediction
         writer.write_prediction(prediction)
         return 0 if status == "succeeded" else 1
-    logs = (prediction.get("logs") or "").rstrip()
+    logs = str(prediction.get("logs") or "")[live.logs_shown :].rstrip()
     if logs:
         click.echo(logs, err=True)
+    out = prediction.get("output")
+    if live.text_shown:  # tokens were printed as they came: finish the line
+        text = "".join(out) if isinstance(out, list) and all(isinstance(x, str) for x in out) else ""
+        sys.stdout.write(text[live.text_shown :] + "\n")
+        sys.stdout.flush()
+        if status == "succeeded":
+            return 0
     if status != "succeeded":
         error = prediction.get("error") or f"the prediction ended with status {status}"
         click.echo(f"error: the prediction failed: {error}", err=True)
         return 1
-    writer.write(prediction.get("output"), schema)
+    writer.write(out, schema)
     sys.stdout.flush()
     return 0
