@@ -176,7 +176,7 @@ def created_containers(client, since: float, role: str = "predict") -> int:
         filters={"event": "create", "label": f"{LABEL}={role}"},
         decode=True,
     )
-    return sum(1 for _ in events)
+    return sum(1 for ev in events if ev.get("timeNano", 0) >= since * 1e9)
 
 
 def leftover(client) -> list:
@@ -259,6 +259,8 @@ def test_validation_errors_before_any_container_starts(project, docker_client):
     assert r.returncode == 1 and 'input "f": file missing.txt not found' in r.stderr
     assert created_containers(docker_client, since) == 0
     assert r.stdout == ""
+    ok(cli("predict", "-i", "s=valid", cwd=root))  # and the count does see a prediction container
+    assert created_containers(docker_client, since) == 1
 
 
 def test_editing_predict_py_needs_no_rebuild(project):
