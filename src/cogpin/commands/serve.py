@@ -71,7 +71,9 @@ def main(
         logger.start()
         _note(f"Starting the model server on http://127.0.0.1:{port} (Ctrl-C stops it)")
         try:
-            mc.wait_ready(setup_timeout=float("inf"))
+            mc.wait_ready(
+                setup_timeout=float("inf"), on_setup_log=lambda t: click.echo(t, err=True, nl=False)
+            )
             _note(f"Ready: http://127.0.0.1:{port}  (POST /predictions, docs at /openapi.json)")
             while True:
                 state = client.api.inspect_container(mc.id).get("State") or {}
