@@ -363,7 +363,11 @@ def test_context_is_deterministic(tmp_path: Path) -> None:
         assert {m.uid for m in tar.getmembers()} == {0}
     assert names[0] == "Dockerfile"
     assert "cogpin/rootfs/usr/local/lib/cogpin/init.py" in names and "cogpin/rootfs/src" in names
-    assert "cogpin/ca/usr/local/share/ca-certificates/cogpin-ca.crt" in names and "project/src/predict.py" in names and "project/src/.git/x" not in names
+    assert (
+        "cogpin/ca/usr/local/share/ca-certificates/cogpin-ca.crt" in names
+        and "project/src/predict.py" in names
+        and "project/src/.git/x" not in names
+    )
 
 
 def test_tags() -> None:
@@ -510,3 +514,60 @@ def test_init_reaps_orphans() -> None:
     ).stdout.split()
     assert p.wait(timeout=10) == 0
     assert not any(s.startswith("Z") for s in zombies), zombies
+
+
+# --- the final image config ---------------------------------------------------------------------------
+
+
+def test_reproducible_config_fixes_times_and_clears_build_ids(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from cogpin.build import reproducible_config
+
+    monkeypatch.delenv("SOURCE_DATE_EPOCH", raising=False)
+    attrs = {
+        "Architecture": "amd64",
+        "Os": "linux",
+        "Config": {"Env": ["A=1"], "Image": "sha256:parent", "Hostname": "abc123", "Labels": {"x": "1"}},
+        "RootFS": {"Layers": ["sha256:base", "sha256:run", "sha256:copy"]},
+    }
+
+    def history(now: int) -> list[dict]:
+        return [
+            {"Created": 1000, "CreatedBy": "", "Size": 5},
+            {"Created": now, "CreatedBy": "/bin/sh -c #(nop)  ENV A=1", "Size": 0},
+            {"Created": now, "CreatedBy": "/bin/sh -c pip install x", "Size": 0},
+            {"Created": now, "CreatedBy": "/bin/sh -c #(nop) COPY dir:abc in / ", "Size": 0},
+        ]
+
+    a = reproducible_config(attrs, history(2000), 1, {"run.cog.openapi_schema": "{}"})
+    b = reproducible_config(attrs, history(3000), 1, {"run.cog.openapi_schema": "{}"})
+    assert a == b
+    doc = json.loads(a)
+    assert doc["config"]["Image"] == "" and doc["config"]["Hostname"] == ""
+    assert doc["config"]["Labels"] == {"x": "1", "run.cog.openapi_schema": "{}"}
+    assert doc["created"] == "1980-01-01T00:00:00Z"
+    assert [bool(h.get("empty_layer")) for h in doc["history"]] == [False, True, False, False, True]
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    assert json.loads(reproducible_config(attrs, history(2000), 1, {}))["created"] == "2023-11-14T22:13:20Z"
+    with pytest.raises(ValueError, match="does not match"):
+        reproducible_config({**attrs, "RootFS": {"Layers": ["sha256:base"]}}, history(2000), 1, {})
+
+
+def test_no_buildkit_client_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A docker CLI ≥ 23 without the buildx plugin cannot build `RUN --mount=type=secret`: say so."""
+    from cogpin import engine
+
+    fake = tmp_path / "docker"
+    fake.write_text(
+        '#!/bin/sh\ncase "$1" in version) echo 28.2.2 ;; buildx) echo "unknown command: buildx" >&2; exit 1 ;; esac\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("COGPIN_DOCKER_CLI", str(fake))
+    monkeypatch.setattr(engine, "engine_version", lambda: "20.10.24")
+    with pytest.raises(engine.NoBuildKit) as e:
+        engine.find_buildkit_cli()
+    assert "need BuildKit" in e.value.message and "28.2.2" in e.value.message
+    assert "buildx" in (e.value.hint or "")
+    fake.write_text("#!/bin/sh\necho 20.10.24\n")
+    assert engine.find_buildkit_cli() == str(fake)

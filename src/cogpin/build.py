@@ -356,11 +356,9 @@ def _classic_build(
             for text in chunk["stream"].splitlines():
                 if text.startswith("Step ") and " : " in text:
                     progress.begin_step(text)
-                elif (
-                    text.startswith(" ---> ")
-                    or text.startswith("Successfully")
-                    or text.startswith("Removing intermediate")
-                ):
+                elif text.startswith(" ---> Using cache"):
+                    progress.line("(cached)")
+                elif text.startswith((" ---> ", "Successfully", "Removing intermediate")):
                     continue
                 else:
                     progress.line(text)

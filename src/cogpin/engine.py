@@ -64,11 +64,9 @@ def find_buildkit_cli() -> str:
     import subprocess
 
     candidates: list[str] = []
+    explicit = os.environ.get("COGPIN_DOCKER_CLI")
     for c in (
-        os.environ.get("COGPIN_DOCKER_CLI"),
-        "/usr/bin/docker",
-        shutil.which("docker"),
-        "/usr/local/bin/docker",
+        (explicit,) if explicit else ("/usr/bin/docker", shutil.which("docker"), "/usr/local/bin/docker")
     ):
         if c and c not in candidates and os.access(c, os.X_OK):
             candidates.append(c)
@@ -98,11 +96,9 @@ def find_buildkit_cli() -> str:
             return cli
     engine = ""
     try:
-        engine = engine_version()
-        if int(engine.split(".")[0]) < 18:
-            engine = f" (engine {engine} is older than 18.09 and has no BuildKit)"
-        else:
-            engine = ""
+        version = engine_version()
+        if int(version.split(".")[0]) < 18:
+            engine = f" (engine {version} is older than 18.09 and has no BuildKit)"
     except Exception:  # noqa: BLE001
         pass
     raise NoBuildKit(
