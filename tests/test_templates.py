@@ -571,3 +571,24 @@ def test_no_buildkit_client_is_a_clear_error(tmp_path: Path, monkeypatch: pytest
     assert "buildx" in (e.value.hint or "")
     fake.write_text("#!/bin/sh\necho 20.10.24\n")
     assert engine.find_buildkit_cli() == str(fake)
+
+
+def test_large_files_are_hashed_once_until_they_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cogpin import build
+
+    make_project(tmp_path)
+    weights = tmp_path / "weights" / "big.bin"
+    weights.write_bytes(b"a" * (2 << 20))
+    config = load_config(tmp_path / "cog.yaml")
+    lv = view(lock_text())
+    first = build.identity(lv, config, build.project_files(tmp_path), None, True)
+    reads: list[Path] = []
+    real = build.file_digest
+    monkeypatch.setattr(build, "file_digest", lambda p: reads.append(p) or real(p))
+    assert build.identity(lv, config, build.project_files(tmp_path), None, True) == first
+    assert weights not in reads  # remembered in .cog/cogpin-digests.json
+    weights.write_bytes(b"b" * (2 << 20))
+    assert build.identity(lv, config, build.project_files(tmp_path), None, True) != first
+    assert weights in reads

@@ -162,6 +162,46 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+class DigestCache:
+    """sha256 of project files, remembered by (size, mtime, inode) in ``.cog/cogpin-digests.json`` (as git's
+    index does), so a no-op build does not read gigabytes of weights again. Files under 1 MB are always
+    read."""
+
+    MIN_SIZE = 1 << 20
+
+    def __init__(self, root: Path) -> None:
+        self.path = root / ".cog" / "cogpin-digests.json"
+        try:
+            self.entries: dict[str, list] = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+        self.changed = False
+
+    def digest(self, rel: str, p: Path) -> str:
+        st = p.stat()
+        if st.st_size < self.MIN_SIZE:
+            return file_digest(p)
+        key = [st.st_size, st.st_mtime_ns, st.st_ino]
+        entry = self.entries.get(rel)
+        if entry and entry[:3] == key:
+            return str(entry[3])
+        digest = file_digest(p)
+        self.entries[rel] = [*key, digest]
+        self.changed = True
+        return digest
+
+    def save(self) -> None:
+        if not self.changed:
+            return
+        try:
+            self.path.parent.mkdir(exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.entries, sort_keys=True))
+            os.replace(tmp, self.path)
+        except OSError:
+            pass  # a read-only project: digests are simply computed again next time
+
+
 def identity(
     lock: LockView,
     config: Config,
@@ -179,6 +219,7 @@ def identity(
     if not include_project:
         # The Dockerfile still depends on cog.yaml (run steps, environment, predictor).
         files = [(config.path.name, config.path)]
+    digests = DigestCache(config.root)
     for rel, p in files:
         if p.is_symlink():
             h.update(f"L {rel} {os.readlink(p)}\0".encode())
@@ -186,7 +227,8 @@ def identity(
             h.update(f"D {rel}\0".encode())
         else:
             mode = "x" if os.access(p, os.X_OK) else "-"
-            h.update(f"F {rel} {mode} {file_digest(p)}\0".encode())
+            h.update(f"F {rel} {mode} {digests.digest(rel, p)}\0".encode())
+    digests.save()
     return h.hexdigest()
 
 
