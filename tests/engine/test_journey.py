@@ -581,3 +581,15 @@ def test_just_push_refuses_stale_or_uncommitted_lock(project, auth_registry, tmp
     # fresh and committed: it gets as far as the registry (not logged in here)
     r = just_push()
     assert "not logged in" in r.stderr, r.stderr
+
+
+def test_streaming_example_lock_is_committed_fresh_and_predicts(tmp_path: Path):
+    root = tmp_path / "streaming"
+    shutil.copytree(REPO / "examples" / "streaming", root)
+    r = cli("lock", "--check", cwd=root)
+    assert r.returncode == 0, (
+        f"examples/streaming/cog.lock is stale: run `cogpin lock` there\n{r.stdout}{r.stderr}"
+    )
+    r = ok(cli("predict", "-i", "prompt=the quick brown fox", cwd=root))
+    assert r.stdout == "the quick brown fox\n"
+    assert len((REPO / "examples" / "streaming" / "README.md").read_text().strip().splitlines()) == 3
