@@ -523,17 +523,19 @@ def git_revision(root: Path) -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def final_labels(lock: LockView, config: Config, schema: dict, ident: str) -> dict[str, str]:
-    """Labels that need the built image or the machine: added in the metadata-only step."""
+def final_labels(lock: LockView, config: Config, schema: dict | None, ident: str) -> dict[str, str]:
+    """Labels that need the built image or the machine: added in the metadata-only step (no schema label
+    on the environment image)."""
     freeze = "\n".join(
         f"{p.name}=={p.version}" for p in sorted((*lock.packages, lock.runtime), key=lambda p: p.name)
     )
     labels = {
-        "run.cog.openapi_schema": json.dumps(schema, sort_keys=True, separators=(",", ":")),
         "run.cog.pip_freeze": freeze,
         IDENTITY_LABEL: ident,
         "org.opencontainers.image.title": config.image or config.root.name,
     }
+    if schema is not None:
+        labels["run.cog.openapi_schema"] = json.dumps(schema, sort_keys=True, separators=(",", ":"))
     revision = git_revision(config.root)
     if revision:
         labels["org.opencontainers.image.revision"] = revision
@@ -722,9 +724,13 @@ def build_image(config: Config, options: BuildOptions, *, include_project: bool 
             else:
                 image_id = _classic_build(ctx, progress, no_cache=options.no_cache, platform=lock.platform)
 
-    progress.begin_step("reading the predictor's OpenAPI schema")
-    schema = openapi_schema(image_id, config, include_project)
-    labels = final_labels(lock, config, schema, ident)
+    # The environment image serves `run`/`predict`/`serve` from source, which read the schema of the
+    # mounted project themselves; `cog run` must work even while the predictor is broken.
+    schema: dict = {}
+    if include_project:
+        progress.begin_step("reading the predictor's OpenAPI schema")
+        schema = openapi_schema(image_id, config, include_project)
+    labels = final_labels(lock, config, schema if include_project else None, ident)
     progress.begin_step("adding labels")
     final_id = _metadata_step(image_id, labels, lock.base_ref, progress)
     image = c.images.get(final_id)
