@@ -213,6 +213,17 @@ def test_no_wheel_no_pip_cache_no_requirements_left(hello: tuple[Path, BuiltImag
     assert shell(built.id, probe) == base
 
 
+def test_installed_pyc_files_are_hash_based(hello: tuple[Path, BuiltImage]) -> None:
+    """No timestamps in .pyc files: every one the install wrote is a checked-hash pyc (PEP 552 flags 3)."""
+    _, built = hello
+    probe = (
+        "python -c \"import glob, struct; fs = glob.glob('/usr/local/lib/python3.11/site-packages/cog/**/*.pyc',"
+        " recursive=True); print(len(fs), sorted({struct.unpack('<I', open(f, 'rb').read()[4:8])[0] for f in fs}))\""
+    )
+    count, flags = shell(built.id, probe).split(" ", 1)
+    assert int(count) > 0 and flags.strip() == "[3]"
+
+
 def test_init_is_pid_1_and_forwards_sigterm(hello: tuple[Path, BuiltImage]) -> None:
     _, built = hello
     c = client()
