@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import shutil
 import struct
 import subprocess
@@ -530,9 +529,12 @@ def test_gpu_build_fails_plainly_without_the_standalone_python(
 
     lock = view(d / "cog.lock")
     assert lock.standalone_python is not None
-    cached = Path(os.environ.get("COGPIN_CACHE_DIR", "")) if os.environ.get("COGPIN_CACHE_DIR") else None
-    if cached and (cached / "artifacts" / "sha256" / lock.standalone_python.sha256).exists():
-        pytest.skip("the standalone Python archive is in the cache here")
+    from cogpin.cache import ArtifactCache
+    from cogpin.settings import Settings
+
+    cache = ArtifactCache(Settings.from_env().cache_dir)
+    if cache.get(lock.standalone_python.sha256, lock.standalone_python.filename):
+        pytest.skip("the standalone Python archive is in the artifact cache on this machine")
     p = cli("build", "-t", tag("gpu"), cwd=d, check=False)
     assert p.returncode == 1
     assert lock.standalone_python.filename in p.stderr
