@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from packaging.tags import Tag, compatible_tags, cpython_tags
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
 from cogpin.resolver.compat import PLATFORMS, PYPI, TORCH_INDEX, Plan, ResolveError
+from cogpin.resolver.memo import Memo
 from cogpin.settings import Settings
 
 if sys.version_info >= (3, 11):
@@ -33,6 +35,18 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 FIND_LINKS = "find-links"
+
+# The torch-index reachability probe: a short timeout (it gates only whether the index is offered to uv),
+# and its answer remembered per URL in the cogpin cache: a yes for a day, a no for a few minutes (and
+# forgotten at once when a resolution then misses torch).
+PROBE_TIMEOUT = 2.0
+PROBE_TTL_REACHABLE = 24 * 3600.0
+PROBE_TTL_UNREACHABLE = 10 * 60.0
+
+
+class Cancelled(Exception):
+    """A uv run stopped because its result was no longer wanted (another step failed, or it was started
+    for a Python version that turned out wrong)."""
 
 
 @dataclass(frozen=True)
@@ -102,7 +116,7 @@ def uv_bin() -> str:
 
 
 @lru_cache(maxsize=16)
-def reachable(url: str, timeout: float = 3.0) -> bool:
+def reachable(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
     """Whether an index answers at all (used only to decide whether to offer a torch variant index)."""
     try:
         req = urllib.request.Request(url.rstrip("/") + "/", method="HEAD")
@@ -112,6 +126,23 @@ def reachable(url: str, timeout: float = 3.0) -> bool:
         return e.code < 500
     except Exception:
         return False
+
+
+def _probe_memo(settings: Settings) -> Memo:
+    return Memo(settings.cache_dir, "reachable")
+
+
+def remembered_reachable(url: str, settings: Settings) -> bool:
+    """:func:`reachable`, with its answer remembered in the cogpin cache for a while (see PROBE_TTL_*)."""
+    memo = _probe_memo(settings)
+    hit = memo.get(url)
+    if hit is not None and isinstance(hit[0], bool):
+        ok, age = hit
+        if age < (PROBE_TTL_REACHABLE if ok else PROBE_TTL_UNREACHABLE):
+            return ok
+    ok = bool(reachable(url))
+    memo.put(url, ok)
+    return ok
 
 
 @dataclass
@@ -148,7 +179,7 @@ def index_setup(plan: Plan, config: Any, settings: Settings, env: dict[str, str]
     if t is not None and not t.from_default_index:
         url = settings.torch_index_url(t.variant)
         logical = TORCH_INDEX.format(variant=t.variant)
-        if env.get("COGPIN_TORCH_INDEX_URL") or reachable(url):
+        if env.get("COGPIN_TORCH_INDEX_URL") or remembered_reachable(url, settings):
             torch_index = (url, logical)
         else:
             skipped = url
@@ -223,7 +254,9 @@ def resolve_closure(
     upgrade: bool = False,
     upgrade_packages: tuple[str, ...] = (),
     setup: IndexSetup | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[Package]:
+    """Resolve with one ``uv pip compile``. ``cancel``, when set while uv runs, kills it (:class:`Cancelled`)."""
     setup = setup or index_setup(plan, config, settings)
     lines = list(plan.requirements)
     with tempfile.TemporaryDirectory(prefix="cogpin-uv-") as tmp:
@@ -276,11 +309,32 @@ def resolve_closure(
         }
         if settings.ca_bundle:
             env["SSL_CERT_FILE"] = settings.ca_bundle
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
-        if proc.returncode != 0:
-            raise _uv_error(proc.stderr, plan, setup, target)
+        returncode, stderr = _run(cmd, env, cancel)
+        if returncode != 0:
+            if setup.torch_index_skipped:
+                # the "unreachable" answer may be a remembered one: ask again next time
+                _probe_memo(settings).forget(setup.torch_index_skipped)
+            raise _uv_error(stderr, plan, setup, target)
         doc = tomllib.loads(out.read_text())
     return _packages(doc, plan, setup, target, tuple(config.requirements.lines) or plan.requirements)
+
+
+def _run(cmd: list[str], env: dict[str, str], cancel: threading.Event | None) -> tuple[int, str]:
+    """Run uv to the end (returncode, stderr), or kill it as soon as ``cancel`` is set."""
+    if cancel is None:
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        return proc.returncode, proc.stderr
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as popen:
+        while True:
+            if cancel.is_set():
+                popen.kill()
+                popen.communicate()
+                raise Cancelled(" ".join(cmd[:3]))
+            try:
+                _, stderr = popen.communicate(timeout=0.1)
+            except subprocess.TimeoutExpired:
+                continue
+            return popen.returncode, stderr
 
 
 def _uv_error(stderr: str, plan: Plan, setup: IndexSetup, target: Target) -> ResolveError:
