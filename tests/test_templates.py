@@ -551,7 +551,9 @@ def test_reproducible_config_fixes_times_and_clears_build_ids(monkeypatch: pytes
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     assert json.loads(reproducible_config(attrs, history(2000), 1, {}))["created"] == "2023-11-14T22:13:20Z"
     with pytest.raises(ValueError, match="does not match"):
-        reproducible_config({**attrs, "RootFS": {"Layers": ["sha256:base"]}}, history(2000), 1, {})
+        reproducible_config(
+            {**attrs, "RootFS": {"Layers": ["sha256:base", "sha256:x"]}}, history(2000), 1, {}
+        )
 
 
 def test_no_buildkit_client_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

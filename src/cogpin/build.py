@@ -578,24 +578,54 @@ def reproducible_config(attrs: dict, history: list[dict], base_entries: int, lab
     """The image config JSON for an image (``attrs`` from inspect, ``history`` oldest first from the API),
     with ``labels`` added, every time of ours fixed, and the fields that name build containers cleared."""
     created = _created()
+    diff_ids = list(attrs["RootFS"]["Layers"])
+    # Which history entries made no layer: the classic builder marks metadata steps "#(nop)" (COPY/ADD
+    # always make one, a RUN makes one even when it changes nothing); BuildKit makes one for RUN, COPY,
+    # ADD and WORKDIR; images from elsewhere may have skipped empty diffs.
+    metadata = {
+        "ENV",
+        "EXPOSE",
+        "CMD",
+        "ENTRYPOINT",
+        "LABEL",
+        "ARG",
+        "USER",
+        "VOLUME",
+        "STOPSIGNAL",
+        "HEALTHCHECK",
+        "SHELL",
+        "ONBUILD",
+        "MAINTAINER",
+    }
+
+    def instruction(by: str) -> str:
+        words = by.replace("/bin/sh -c #(nop) ", "").split()
+        return words[0] if words else ""
+
+    rules = (
+        lambda h, by: h.get("Size", 0) == 0 and "#(nop)" in by and not re.search(r"#\(nop\) (COPY|ADD) ", by),
+        lambda h, by: h.get("Size", 0) == 0 and instruction(by) in metadata,
+        lambda h, by: h.get("Size", 0) == 0,
+    )
+    for rule in rules:
+        empties = [rule(h, h.get("CreatedBy") or "") for h in history]
+        if len(history) - sum(empties) == len(diff_ids):
+            break
+    else:
+        raise ValueError("the image history does not match its layers")
     entries = []
-    for i, h in enumerate(history):
-        by = h.get("CreatedBy") or ""
-        empty = h.get("Size", 0) == 0 and "#(nop)" in by and not re.search(r"#\(nop\) (COPY|ADD) ", by)
+    for i, (h, empty) in enumerate(zip(history, empties, strict=True)):
         when = (
             time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(h.get("Created") or 0)))
             if i < base_entries
             else created
         )
-        entry: dict[str, Any] = {"created": when, "created_by": by}
+        entry: dict[str, Any] = {"created": when, "created_by": h.get("CreatedBy") or ""}
         if h.get("Comment"):
             entry["comment"] = h["Comment"]
         if empty:
             entry["empty_layer"] = True
         entries.append(entry)
-    diff_ids = list(attrs["RootFS"]["Layers"])
-    if sum(not e.get("empty_layer") for e in entries) != len(diff_ids):
-        raise ValueError("the image history does not match its layers")
     entries.append(
         {"created": created, "created_by": "cogpin: LABEL run.cog.openapi_schema, …", "empty_layer": True}
     )
@@ -769,9 +799,8 @@ def _print_layers(image: Any, base_ref: str, progress: Progress) -> None:
         if h.get("Size", 0) <= 0:
             continue
         total += h["Size"]
-        created_by = (
-            (h.get("CreatedBy") or "").replace("/bin/sh -c #(nop) ", "").replace("/bin/sh -c ", "RUN ")
-        )
+        created_by = (h.get("CreatedBy") or "").replace("/bin/sh -c #(nop) ", "").removesuffix(" # buildkit")
+        created_by = created_by.replace("RUN /bin/sh -c ", "RUN ").replace("/bin/sh -c ", "RUN ")
         created_by = " ".join(created_by.split())
         progress.info(f"  layer {_size(h['Size']):>9}  {created_by[:88]}")
     progress.info(f"  {_size(total)} over the base image")
