@@ -30,5 +30,7 @@ def main(directory: Path | None = None) -> int:
         click.echo(f"Wrote {name}")
         written += 1
     if written:
-        click.echo("\nNext: edit cog.yaml and predict.py, then `cogpin lock` and `cogpin predict -i image=@input.jpg`.")
+        click.echo(
+            "\nNext: edit cog.yaml and predict.py, then `cogpin lock` and `cogpin predict -i image=@input.jpg`."
+        )
     return 0

@@ -12,9 +12,7 @@ class Predictor(BasePredictor):
     def predict(
         self,
         image: Path = Input(description="Grayscale input image"),
-        scale: float = Input(
-            description="Factor to scale image by", ge=0, le=10, default=1.5
-        ),
+        scale: float = Input(description="Factor to scale image by", ge=0, le=10, default=1.5),
     ) -> Path:
         """Run a single prediction on the model"""
         # processed_input = preprocess(image)
