@@ -182,3 +182,30 @@ def test_check_cli(tmp_path, offline):
     (root / "requirements.txt").write_text("torch==2.3.1\ntinydep==1.1\n")
     out = subprocess.run([exe, "lock", "--check"], cwd=root, capture_output=True, text=True, env=env)
     assert out.returncode == 1 and "requirements.txt: tinydep==1.0 → tinydep==1.1" in out.stdout
+
+
+def test_a_lock_pinning_another_runtime_is_stale_and_relock_repins_it(tmp_path, offline, monkeypatch):
+    import shutil
+
+    root, config, settings = project(tmp_path)
+    relock(config, Flags(), settings, images=TagImageSource())
+    lock = Lock.load(lock_path(config))
+    assert lock.is_fresh(current_inputs(config, Flags(), settings))
+
+    # another cogpin (its runtime differs by one byte) reads the same lock
+    from cogpin.runtime_wheel import runtime_package_dir
+
+    other = tmp_path / "other-runtime"
+    shutil.copytree(runtime_package_dir(), other / "cog")
+    with open(other / "cog" / "__init__.py", "a") as f:
+        f.write("\n# another build of the runtime\n")
+    monkeypatch.setenv("COGPIN_RUNTIME_SOURCE", str(other))
+    current = current_inputs(config, Flags(), settings)
+    reasons = lock.stale_reasons(current)
+    assert len(reasons) == 1 and reasons[0].startswith("runtime 0.")
+    with pytest.raises(StaleLock, match="runtime"):
+        ensure_fresh(config, "locked", settings=settings, images=TagImageSource())
+
+    relocked, changed = relock(config, Flags(), settings, old=lock, images=TagImageSource())
+    assert changed and relocked.runtime["sha256"] == current.runtime["sha256"]
+    assert relocked.packages == lock.packages  # nothing else moved

@@ -54,6 +54,19 @@ def file_hashes(config: Any) -> dict[str, str]:
     return out
 
 
+def current_runtime(settings: Settings) -> dict[str, str] | None:
+    """The runtime wheel this cogpin would pin (built deterministically, ~10 ms); None when no runtime
+    is installed (then the lock's pin is used as it is)."""
+    from cogpin.errors import CogpinError
+    from cogpin.runtime_wheel import build_runtime_wheel
+
+    try:
+        w = build_runtime_wheel(settings.cache_dir)
+    except CogpinError:
+        return None
+    return {"filename": w.filename, "sha256": w.sha256, "version": w.version}
+
+
 def compute_inputs(config: Any, flags: Flags, settings: Settings) -> Inputs:
     from cogpin.config import canonical_inputs
 
@@ -63,4 +76,5 @@ def compute_inputs(config: Any, flags: Flags, settings: Settings) -> Inputs:
         settings=settings_inputs(flags, settings),
         data_version=data_version(),
         original=original(config),
+        runtime=current_runtime(settings),
     )

@@ -62,6 +62,9 @@ class Inputs:
     settings: dict[str, Any]  # flags + normalised indexes
     data_version: str
     original: dict[str, Any] = field(default_factory=dict)
+    # the runtime wheel cogpin would pin now ({"filename", "sha256", "version"}); not part of the input
+    # hash (it is an output, pinned in [runtime]), but a lock pinning another runtime is stale.
+    runtime: dict[str, str] | None = None
 
     @property
     def hash(self) -> str:
@@ -177,7 +180,16 @@ class Lock:
 
     # ---------------------------------------------------------------------------- staleness
     def is_fresh(self, current: Inputs) -> bool:
-        return self.inputs_hash == current.hash
+        return self.inputs_hash == current.hash and not self._runtime_changed(current)
+
+    def _runtime_changed(self, current: Inputs) -> bool:
+        if current.runtime is None:
+            return False
+        pinned = self.runtime
+        return (pinned.get("filename"), pinned.get("sha256")) != (
+            current.runtime["filename"],
+            current.runtime["sha256"],
+        )
 
     def stale_reasons(self, current: Inputs) -> list[str]:
         """Human messages for what changed between the lock's inputs and ``current``; [] when fresh."""
@@ -185,6 +197,16 @@ class Lock:
             return []
         old_inputs = self.data.get("inputs", {})
         reasons: list[str] = []
+        if self._runtime_changed(current):
+            assert current.runtime is not None
+            pinned = self.runtime
+            reasons.append(
+                f"runtime {pinned.get('version', '?')} (sha256:{str(pinned.get('sha256', ''))[:12]}) → "
+                f"{current.runtime['version']} (sha256:{current.runtime['sha256'][:12]}), the runtime "
+                "installed with this cogpin"
+            )
+            if self.inputs_hash == current.hash:
+                return reasons
         reasons += _diff_original(self.original, current.original)
         reasons += _diff_settings(old_inputs.get("settings", {}), current.settings)
         old_dv = self.data.get("data-version", "")
