@@ -39,6 +39,11 @@ class HTTPError(Exception):
         self.body = body
 
 
+def _body_error(field: str, msg: str, kind: str) -> HTTPError:
+    """A 422 about a top-level request field, in Cog's (FastAPI's) shape."""
+    return HTTPError(422, {"detail": [{"loc": ["body", field], "msg": msg, "type": kind}]})
+
+
 class Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
@@ -246,18 +251,7 @@ class Handler(BaseHTTPRequestHandler):
         if pid is not None and not isinstance(pid, str):
             pid = str(pid)
         if path_id and body.get("id") not in (None, path_id):
-            raise HTTPError(
-                422,
-                {
-                    "detail": [
-                        {
-                            "loc": ["body", "id"],
-                            "msg": "id in the body does not match the URL",
-                            "type": "value_error",
-                        }
-                    ]
-                },
-            )
+            raise _body_error("id", "id in the body does not match the URL", "value_error")
         prefer_async = "respond-async" in self.headers.get("Prefer", "")
         if pid:
             existing = runner.get(str(pid))
@@ -281,48 +275,19 @@ class Handler(BaseHTTPRequestHandler):
         if webhook is not None and not (
             isinstance(webhook, str) and webhook.startswith(("http://", "https://"))
         ):
-            raise HTTPError(
-                422,
-                {
-                    "detail": [
-                        {
-                            "loc": ["body", "webhook"],
-                            "msg": "invalid or missing URL scheme",
-                            "type": "value_error.url.scheme",
-                        }
-                    ]
-                },
-            )
+            raise _body_error("webhook", "invalid or missing URL scheme", "value_error.url.scheme")
         events = body.get("webhook_events_filter")
         if events is not None and not (
             isinstance(events, list) and all(e in ("start", "output", "logs", "completed") for e in events)
         ):
-            raise HTTPError(
-                422,
-                {
-                    "detail": [
-                        {
-                            "loc": ["body", "webhook_events_filter"],
-                            "msg": "value is not a list of start, output, logs, completed",
-                            "type": "type_error.enum",
-                        }
-                    ]
-                },
+            raise _body_error(
+                "webhook_events_filter",
+                "value is not a list of start, output, logs, completed",
+                "type_error.enum",
             )
         context = body.get("context")
         if context is not None and not isinstance(context, dict):
-            raise HTTPError(
-                422,
-                {
-                    "detail": [
-                        {
-                            "loc": ["body", "context"],
-                            "msg": "value is not a valid dict",
-                            "type": "type_error.dict",
-                        }
-                    ]
-                },
-            )
+            raise _body_error("context", "value is not a valid dict", "type_error.dict")
         wants_sse = "text/event-stream" in self.headers.get("Accept", "")
         if wants_sse and not runner.streaming:
             raise HTTPError(
