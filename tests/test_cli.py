@@ -71,3 +71,34 @@ def test_no_cog_yaml_is_a_clear_error_naming_where_it_looked(tmp_path: Path) -> 
     assert "cog.yaml" in out.stderr
     assert str(deep.parent) in out.stderr
     assert "cogpin init" in out.stderr
+
+
+def test_dev_env_up_without_root_and_without_an_engine_says_how_to_get_one() -> None:
+    import os
+    import shutil
+    import tempfile
+
+    if os.geteuid() != 0 or not shutil.which("setpriv"):
+        pytest.fail("this test drops root with setpriv; run it as root (CI does)")
+    tmp_path = Path(tempfile.mkdtemp(prefix="cogpin-nonroot-"))  # pytest's tmp_path is root-only
+    os.chmod(tmp_path, 0o755)
+    home = tmp_path / "home"
+    home.mkdir()
+    shutil.chown(home, "nobody")
+    script = Path(__file__).resolve().parent.parent / "scripts" / "dev-env"
+    out = subprocess.run(
+        ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", str(script), "up"],
+        capture_output=True,
+        text=True,
+        env={
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "COGPIN_DEV_HOME": str(home / "dev"),
+            "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock",
+        },
+        timeout=60,
+    )
+    shutil.rmtree(tmp_path, ignore_errors=True)
+    assert out.returncode != 0
+    assert "needs root" in out.stderr
+    assert "DOCKER_HOST" in out.stderr and "sudo scripts/dev-env up" in out.stderr
