@@ -407,13 +407,26 @@ def _classic_build(
         elif "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]
         elif "error" in chunk:
-            raise BuildFailed(progress.failure(chunk["error"]), _remote_hint())
+            raise BuildFailed(progress.failure(chunk["error"]), _from_hint(progress) or _remote_hint())
         elif "status" in chunk:
             progress.line(f"{chunk.get('status', '')} {chunk.get('progress', '')}".strip())
     progress.done()
     if not image_id:
         raise BuildFailed(progress.failure("the engine returned no image ID"))
     return image_id
+
+
+def _from_hint(progress: Progress) -> str | None:
+    """A FROM that fails means the digest cog.lock pins cannot be pulled here."""
+    step = progress.step.splitlines()[0] if progress.step else ""
+    if " : FROM " not in step or "@sha256:" not in step:
+        return None
+    ref = step.split(" : FROM ", 1)[1].split()[0]
+    return (
+        f"the base image cog.lock pins, {ref}, cannot be pulled here: the registry (or this engine's "
+        "mirror) does not have that digest. Give the engine access to it, or re-pin the base image with "
+        "`cogpin lock --upgrade` and commit the new cog.lock."
+    )
 
 
 def _remote_hint() -> str | None:

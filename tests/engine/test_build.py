@@ -295,6 +295,21 @@ def test_failing_step_shows_step_and_output_and_leaves_no_tag(tmp_path: Path) ->
     assert not [i for i in client().images.list() if tag("fails") in i.tags]
 
 
+def test_a_base_digest_the_registry_lacks_fails_with_the_fix_and_leaves_no_tag(tmp_path: Path) -> None:
+    d = project(tmp_path, "hello-world")
+    lock = d / "cog.lock"
+    text = lock.read_text()
+    pinned = text.split('digest = "', 1)[1].split('"', 1)[0]
+    lock.write_text(text.replace(pinned, "sha256:" + "0" * 64))  # a digest no registry has
+    p = cli("build", "-t", tag("gone"), cwd=d, check=False)
+    assert p.returncode == 1
+    assert (
+        "the build failed at Step 1/" in p.stderr and "FROM python:3.11-slim-bookworm@sha256:000" in p.stderr
+    )
+    assert "cannot be pulled here" in p.stderr and "cogpin lock --upgrade" in p.stderr
+    assert not [i for i in client().images.list() if tag("gone") in i.tags]
+
+
 def test_invalid_predictor_fails_the_build_with_the_reason(tmp_path: Path) -> None:
     d = tmp_path / "invalid"
     shutil.copytree(REPO / "examples" / "hello-world", d)
