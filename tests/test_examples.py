@@ -25,3 +25,18 @@ def test_example_has_a_fresh_committed_lock_and_a_readme(example: Path) -> None:
 
 def test_examples_cover_hello_world_upscaler_and_streaming() -> None:
     assert {p.name for p in EXAMPLES} >= {"hello-world", "upscaler", "streaming"}
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_example_lock_pins_a_base_digest_this_machine_can_pull(example: Path, dev_env: dict) -> None:
+    """The stand-ins are reproducible, so a lock committed from another machine pins digests that a
+    fresh machine's registry has (docs/dev-env.md)."""
+    import docker
+
+    from cogpin.lock import Lock
+
+    client = docker.from_env()
+    for base in Lock.load(example / "cog.lock").locked["base"]:
+        ref = f"{base['image'].rsplit(':', 1)[0]}@{base['digest']}"
+        assert client.images.get_registry_data(ref).id == base["digest"]
