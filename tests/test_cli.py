@@ -102,3 +102,14 @@ def test_dev_env_up_without_root_and_without_an_engine_says_how_to_get_one() -> 
     assert out.returncode != 0
     assert "needs root" in out.stderr
     assert "DOCKER_HOST" in out.stderr and "sudo scripts/dev-env up" in out.stderr
+
+
+def test_command_reference_is_generated_from_the_cli_and_current() -> None:
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, str(root / "tools" / "gen_cli_docs.py"), "--check"], capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr
+    text = (root / "docs" / "cli.md").read_text()
+    for name in COMMANDS:
+        assert f"## cogpin {name}\n" in text
