@@ -158,3 +158,13 @@ def test_sigterm_answers_waiting_sync_client(serve) -> None:
     t.join(10)
     assert result and result[0][0] == 200 and result[0][1]["output"] == ["0", "1"]
     assert s.proc.wait(10) == 0
+
+
+def test_model_output_is_echoed_to_the_server_log_with_secrets_redacted(serve) -> None:
+    s = serve(SLOW_ITER)
+    code, body = s.predict({"n": 2, "token": "s3cr3tvalue"})
+    assert code == 200 and body["status"] == "succeeded"
+    assert "step 1" in body["logs"] and "s3cr3tvalue" not in body["logs"]
+    wait_for(lambda: "step 1" in s.logs())
+    assert "step 0" in s.logs()  # what `docker logs` and `cog serve` show
+    assert "s3cr3tvalue" not in s.logs()

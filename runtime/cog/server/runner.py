@@ -233,12 +233,16 @@ class Runner:
         pid = msg.get("id")
         pred = self.active.get(pid) if pid else None
         if t == "log":
+            # Model output is kept with its prediction (or setup) and also echoed to the server's own
+            # stderr, as Cog does, so `docker logs` and `cog serve` show it (Secrets redacted).
             if pred is not None:
                 pred.logs.append(msg["d"])
                 pred.publish("log", msg["d"])
+                sys.stderr.write(pred.redact(msg["d"]) if pred.secrets else msg["d"])
             elif self.setup["status"] == "starting":
                 self._setup_logs.append(msg["d"])
                 self.setup["logs"] = "".join(self._setup_logs)
+                sys.stderr.write(msg["d"])
             else:
                 sys.stderr.write(msg["d"])
         elif t == "output" and pred is not None:
