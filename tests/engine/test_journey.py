@@ -334,8 +334,21 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_serve_is_reachable_and_stops_cleanly(project, docker_client):
-    root = project(HELLO)
+HELLO_LOUD = """
+from cog import BasePredictor, Input
+
+class Predictor(BasePredictor):
+    def setup(self) -> None:
+        print("loading the model")
+
+    def predict(self, text: str = Input(description="Text")) -> str:
+        print("predicting for", text)
+        return "hello " + text
+"""
+
+
+def test_serve_is_reachable_shows_model_output_once_and_stops_cleanly(project, docker_client):
+    root = project(HELLO_LOUD)
     port = _free_port()
     proc = subprocess.Popen(
         [COG, "serve", "-p", str(port)], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
@@ -365,6 +378,7 @@ def test_serve_is_reachable_and_stops_cleanly(project, docker_client):
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Ready: http://127.0.0.1:" in err
+    assert err.count("loading the model") == 1 and "predicting for serve" in err
     assert leftover(docker_client) == []
 
 

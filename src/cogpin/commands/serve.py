@@ -71,9 +71,8 @@ def main(
         logger.start()
         _note(f"Starting the model server on http://127.0.0.1:{port} (Ctrl-C stops it)")
         try:
-            mc.wait_ready(
-                setup_timeout=float("inf"), on_setup_log=lambda t: click.echo(t, err=True, nl=False)
-            )
+            # setup output reaches the terminal through the container's logs (the runtime echoes it)
+            mc.wait_ready(setup_timeout=float("inf"))
             _note(f"Ready: http://127.0.0.1:{port}  (POST /predictions, docs at /openapi.json)")
             while True:
                 state = client.api.inspect_container(mc.id).get("State") or {}
