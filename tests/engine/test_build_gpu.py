@@ -356,10 +356,10 @@ def test_standin_gpu_image_cogpin_predict_runs_on_the_cpu_with_a_note(gpu_defaul
         assert "shows no NVIDIA GPU" in p.stderr and "running on the CPU" in p.stderr
 
 
-def test_standin_gpu_image_two_cold_builds_are_identical(
-    gpu_default: GpuBuild, tmp_path: Path, standin_archive: Archive
-) -> None:
-    again = cli(
+def test_standin_gpu_image_two_cold_builds_are_identical(gpu_default: GpuBuild) -> None:
+    """No layer cache: the same lock and stand-in archive give the same image ID (the archive's files keep
+    its fixed mtimes; the template fixes the folders it makes)."""
+    cli(
         "build",
         "-t",
         tag("cu118-again"),
@@ -369,7 +369,6 @@ def test_standin_gpu_image_two_cold_builds_are_identical(
         cwd=gpu_default.dir,
         env=gpu_default.env,
     )
-    assert again.returncode == 0
     assert client().images.get(tag("cu118-again")).id == gpu_default.image_id
 
 
