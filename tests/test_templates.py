@@ -347,6 +347,28 @@ def test_identity_follows_content_only(tmp_path: Path) -> None:
     assert identity(lv, config, project_files(tmp_path), None, False) == env_a  # the project is mounted
 
 
+def test_identity_follows_the_labels_that_come_from_outside_the_lock(tmp_path: Path) -> None:
+    """Title, git revision and created are in the image: a new commit must not reuse an image labelled
+    with the old one."""
+    from cogpin.build import identity, oci_labels, project_files
+
+    make_project(tmp_path)
+    config = load_config(tmp_path / "cog.yaml")
+    lv = view(lock_text())
+    files = project_files(tmp_path)
+    base = identity(lv, config, files, None, True, {"org.opencontainers.image.title": "m"})
+    rev_a = {"org.opencontainers.image.title": "m", "org.opencontainers.image.revision": "a" * 40}
+    rev_b = {"org.opencontainers.image.title": "m", "org.opencontainers.image.revision": "b" * 40}
+    assert identity(lv, config, files, None, True, rev_a) not in (
+        base,
+        identity(lv, config, files, None, True, rev_b),
+    )
+    assert identity(lv, config, files, None, True, rev_a) == identity(
+        lv, config, files, None, True, dict(rev_a)
+    )
+    assert oci_labels(config)["org.opencontainers.image.title"] == tmp_path.name
+
+
 def test_context_is_deterministic(tmp_path: Path) -> None:
     from cogpin.build import project_files, write_context
 

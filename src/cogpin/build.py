@@ -208,14 +208,20 @@ def identity(
     files: list[tuple[str, Path]],
     ca: bytes | None,
     include_project: bool,
+    meta: dict[str, str] | None = None,
 ) -> str:
-    """The image's content identity (Nix-style): the same inputs always give the same hash."""
+    """The image's content identity (Nix-style): the same inputs always give the same hash.
+
+    ``meta`` holds the label values that come from outside the lock and the files (title, git revision,
+    created): they are part of the image, so a reused image never carries another commit's labels."""
     from cogpin.templates import template_version
 
     h = hashlib.sha256()
     h.update(b"cogpin-identity-1\0")
     h.update(f"template={template_version()}\0lock={lock.sha256}\0project={include_project}\0".encode())
     h.update(b"ca=" + hashlib.sha256(ca or b"").hexdigest().encode() + b"\0")
+    for key, value in sorted((meta or {}).items()):
+        h.update(f"meta {key}={value}\0".encode())
     if not include_project:
         # The Dockerfile still depends on cog.yaml (run steps, environment, predictor).
         files = [(config.path.name, config.path)]
@@ -536,19 +542,10 @@ def git_revision(root: Path) -> str:
     return out.stdout.strip() if out.returncode == 0 else ""
 
 
-def final_labels(lock: LockView, config: Config, schema: dict | None, ident: str) -> dict[str, str]:
-    """Labels that need the built image or the machine: added in the metadata-only step (no schema label
-    on the environment image)."""
-    freeze = "\n".join(
-        f"{p.name}=={p.version}" for p in sorted((*lock.packages, lock.runtime), key=lambda p: p.name)
-    )
-    labels = {
-        "run.cog.pip_freeze": freeze,
-        IDENTITY_LABEL: ident,
-        "org.opencontainers.image.title": config.image or config.root.name,
-    }
-    if schema is not None:
-        labels["run.cog.openapi_schema"] = json.dumps(schema, sort_keys=True, separators=(",", ":"))
+def oci_labels(config: Config) -> dict[str, str]:
+    """The OCI labels that come from the machine rather than the lock: title, git revision, and created
+    (only from SOURCE_DATE_EPOCH, so builds stay reproducible)."""
+    labels = {"org.opencontainers.image.title": config.image or config.root.name}
     revision = git_revision(config.root)
     if revision:
         labels["org.opencontainers.image.revision"] = revision
@@ -557,6 +554,21 @@ def final_labels(lock: LockView, config: Config, schema: dict | None, ident: str
         labels["org.opencontainers.image.created"] = time.strftime(
             "%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch))
         )
+    return labels
+
+
+def final_labels(
+    lock: LockView, config: Config, schema: dict | None, ident: str, oci: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Labels that need the built image or the machine: added in the metadata-only step (no schema label
+    on the environment image)."""
+    freeze = "\n".join(
+        f"{p.name}=={p.version}" for p in sorted((*lock.packages, lock.runtime), key=lambda p: p.name)
+    )
+    labels = {"run.cog.pip_freeze": freeze, IDENTITY_LABEL: ident}
+    labels.update(oci_labels(config) if oci is None else oci)
+    if schema is not None:
+        labels["run.cog.openapi_schema"] = json.dumps(schema, sort_keys=True, separators=(",", ":"))
     return labels
 
 
@@ -701,7 +713,10 @@ def build_image(config: Config, options: BuildOptions, *, include_project: bool 
     lock = load_lock(config, options.lock_mode, echo=progress.info)
     ca = ca_certificate(options.ca_cert)
     files = project_files(config.root) if include_project else []
-    ident = identity(lock, config, files, ca, include_project)
+    # the environment image (predict/run/serve from source) is never pushed: its labels need not follow
+    # the git revision, and skipping that keeps it reusable across commits
+    oci = oci_labels(config) if include_project else {}
+    ident = identity(lock, config, files, ca, include_project, oci)
     tag = options.tag or default_tag(config)
     if not include_project and not options.tag:
         tag = f"{repository(tag)}-env"
@@ -773,7 +788,7 @@ def build_image(config: Config, options: BuildOptions, *, include_project: bool 
     if include_project:
         progress.begin_step("reading the predictor's OpenAPI schema")
         schema = openapi_schema(image_id, config, include_project)
-    labels = final_labels(lock, config, schema if include_project else None, ident)
+    labels = final_labels(lock, config, schema if include_project else None, ident, oci)
     progress.begin_step("adding labels")
     final_id = _metadata_step(image_id, labels, lock.base_ref, progress)
     image = c.images.get(final_id)

@@ -310,6 +310,23 @@ def test_a_base_digest_the_registry_lacks_fails_with_the_fix_and_leaves_no_tag(t
     assert not [i for i in client().images.list() if tag("gone") in i.tags]
 
 
+def test_a_new_commit_is_not_served_an_image_labelled_with_the_old_one(tmp_path: Path) -> None:
+    d = project(tmp_path, "hello-world")
+    git = ["git", "-C", str(d), "-c", "user.email=t@example.com", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    subprocess.run([*git, "commit", "-qm", "one"], check=True)
+    head = lambda: subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()  # noqa: E731
+    first = build(d, "revs")
+    assert client().images.get(first.id).labels["org.opencontainers.image.revision"] == head()
+    assert build(d, "revs").reused  # unchanged: a no-op
+    subprocess.run([*git, "commit", "-q", "--allow-empty", "-m", "two"], check=True)
+    second = build(d, "revs")
+    assert not second.reused
+    assert client().images.get(second.id).labels["org.opencontainers.image.revision"] == head()
+    assert layers(second.id) == layers(first.id)  # only the metadata differs
+
+
 def test_invalid_predictor_fails_the_build_with_the_reason(tmp_path: Path) -> None:
     d = tmp_path / "invalid"
     shutil.copytree(REPO / "examples" / "hello-world", d)
