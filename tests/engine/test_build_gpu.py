@@ -42,6 +42,7 @@ import pytest
 from cogpin.engine import client
 from cogpin.lock.model import Lock
 from cogpin.templates.lockview import LockView, view
+from tests.engine.test_build import predict as predict_http
 
 pytestmark = pytest.mark.engine
 
@@ -250,17 +251,6 @@ def serving(image_id: str) -> Iterator[str]:
         yield url
     finally:
         container.remove(force=True)
-
-
-def predict_http(url: str, inputs: dict) -> dict:
-    req = urllib.request.Request(
-        f"{url}/predictions",
-        data=json.dumps({"input": inputs}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="POST",
-    )
-    with urllib.request.urlopen(req, timeout=300) as r:
-        return json.load(r)
 
 
 def assert_standalone_python(image_id: str, archive: Archive) -> None:
