@@ -4,8 +4,9 @@
 2. Compute the image's **identity**: a hash of the lock's bytes, the project files after .dockerignore,
    the CA certificate and the template version. An image labelled with it already exists → nothing to do.
 3. Fetch every artifact the lock pins into the content-addressed cache (sha256-checked), serve them on
-   127.0.0.1 for the build, render the Dockerfile, send a context of the Dockerfile, cogpin's init and the
-   project (fixed mtimes and owners), and build untagged (the Docker SDK's classic builder; the BuildKit CLI
+   127.0.0.1 for the build (this machine's, or the engine's: ``cogpin.engine_wheelhouse.mode``), render
+   the Dockerfile, send a context of the Dockerfile, cogpin's init and the project (fixed mtimes and
+   owners), and build untagged (the Docker SDK's classic builder; the BuildKit CLI
    when build.run has secret mounts).
 4. Run ``python -m cog.command.openapi_schema`` in a throwaway container of the image (an invalid
    predictor fails the build here, with the reason), then add the schema, pip freeze, identity and OCI
@@ -76,6 +77,8 @@ class BuiltImage:
     reused: bool
     identity: str = ""
     labels: dict[str, str] = field(default_factory=dict)
+    wheelhouse: str = ""  # where the build's wheel server ran: host|engine ("" when nothing was built)
+    uploaded: list[str] = field(default_factory=list)  # artifacts sent to the engine's volume (engine mode)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -377,7 +380,13 @@ def _escape(text: str) -> str:
 
 
 def _classic_build(
-    context: Any, progress: Progress, *, no_cache: bool, platform: str, labels: dict | None = None
+    context: Any,
+    progress: Progress,
+    *,
+    no_cache: bool,
+    platform: str,
+    labels: dict | None = None,
+    hint: Any = None,
 ) -> str:
     from cogpin.engine import BuildFailed, client
 
@@ -413,7 +422,9 @@ def _classic_build(
         elif "aux" in chunk and "ID" in chunk["aux"]:
             image_id = chunk["aux"]["ID"]
         elif "error" in chunk:
-            raise BuildFailed(progress.failure(chunk["error"]), _from_hint(progress) or _remote_hint())
+            raise BuildFailed(
+                progress.failure(chunk["error"]), _from_hint(progress) or (hint() if hint else None)
+            )
         elif "status" in chunk:
             progress.line(f"{chunk.get('status', '')} {chunk.get('progress', '')}".strip())
     progress.done()
@@ -435,15 +446,15 @@ def _from_hint(progress: Progress) -> str | None:
     )
 
 
-def _remote_hint() -> str | None:
-    """Package installs reach cogpin's wheel server on 127.0.0.1 of this machine: an engine elsewhere
-    cannot."""
+def _host_mode_hint() -> str | None:
+    """Host mode: package installs reach cogpin's wheel server on 127.0.0.1 of this machine, which an
+    engine elsewhere (or in a VM) does not share."""
     host = os.environ.get("DOCKER_HOST", "")
-    if host and not host.startswith("unix://") and "127.0.0.1" not in host and "localhost" not in host:
+    if host and not host.startswith("unix://"):
         return (
-            f"the engine at DOCKER_HOST={host} runs on another machine; its builds cannot reach the wheel "
-            "server cogpin runs on 127.0.0.1 here, so package installs from the lock fail there. Build with a "
-            "local engine."
+            f"the wheel server ran on this machine's 127.0.0.1 (COGPIN_WHEELHOUSE=host), but the engine at "
+            f"DOCKER_HOST={host} may not share it; if package installs failed, set COGPIN_WHEELHOUSE=engine "
+            "(or unset it) to serve the lock's artifacts from the engine's side."
         )
     return None
 
@@ -459,7 +470,13 @@ def parse_secret(spec: str) -> tuple[str, str]:
 
 
 def _buildkit_build(
-    context_path: Path, progress: Progress, *, no_cache: bool, platform: str, secrets: tuple[str, ...]
+    context_path: Path,
+    progress: Progress,
+    *,
+    no_cache: bool,
+    platform: str,
+    secrets: tuple[str, ...],
+    hint: Any = None,
 ) -> str:
     from cogpin.engine import BuildFailed, find_buildkit_cli
 
@@ -491,7 +508,10 @@ def _buildkit_build(
                     progress.line(re.sub(r"^#\d+ [0-9.]+ ", "", text))
             code = proc.wait()
         if code != 0:
-            raise BuildFailed(progress.failure(f"{Path(cli).name} build exited with status {code}"))
+            raise BuildFailed(
+                progress.failure(f"{Path(cli).name} build exited with status {code}"),
+                hint() if hint else None,
+            )
         progress.done()
         return iid.read_text().strip()
 
@@ -745,7 +765,7 @@ def build_image(config: Config, options: BuildOptions, *, include_project: bool 
                 labels=dict(labels),
             )
 
-    from cogpin import wheelhouse
+    from cogpin import engine_wheelhouse, wheelhouse
     from cogpin.settings import Settings
     from cogpin.templates import DEFAULT_PORT, RenderOptions, render
 
@@ -757,7 +777,24 @@ def build_image(config: Config, options: BuildOptions, *, include_project: bool 
     )
     port = options.port or int(os.environ.get("COGPIN_WHEELS_PORT") or DEFAULT_PORT)
     needs_buildkit = any(step.mounts for step in config.run)
-    with wheelhouse.serve(list(lock.artifacts()), paths, port) as server:
+    where = engine_wheelhouse.mode(c)
+    server: Any
+    serving: Any
+    if where == "engine":
+        serving = engine_wheelhouse.serve(
+            list(lock.artifacts()),
+            paths,
+            port,
+            base_ref=lock.base_ref if lock.python_source == "image" else None,
+            client=c,
+            info=progress.info,
+        )
+    else:
+        serving = wheelhouse.serve(list(lock.artifacts()), paths, port)
+    uploaded: list[str] = []
+    with serving as server:
+        hint = server.failure_hint if where == "engine" else _host_mode_hint
+        uploaded = list(getattr(server, "uploaded", []))
         if server.port != port:
             progress.info(
                 f"port {port} is taken; serving wheels on {server.port} (package layers will not come from the cache)"
@@ -778,9 +815,12 @@ def build_image(config: Config, options: BuildOptions, *, include_project: bool 
                     no_cache=options.no_cache,
                     platform=lock.platform,
                     secrets=options.secrets,
+                    hint=hint,
                 )
             else:
-                image_id = _classic_build(ctx, progress, no_cache=options.no_cache, platform=lock.platform)
+                image_id = _classic_build(
+                    ctx, progress, no_cache=options.no_cache, platform=lock.platform, hint=hint
+                )
 
     # The environment image serves `run`/`predict`/`serve` from source, which read the schema of the
     # mounted project themselves; `cog run` must work even while the predictor is broken.
@@ -809,6 +849,8 @@ def build_image(config: Config, options: BuildOptions, *, include_project: bool 
         reused=False,
         identity=ident,
         labels=dict(image.labels or {}),
+        wheelhouse=where,
+        uploaded=uploaded,
     )
 
 

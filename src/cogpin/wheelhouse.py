@@ -7,7 +7,9 @@ the lock's URL hint (through the proxy, with ``SSL_CERT_FILE``). Nothing is used
 
 ``serve(artifacts, port)`` runs a ``--find-links`` page on 127.0.0.1 that offers exactly those artifacts,
 for as long as the ``with`` block lasts; ``docker build`` runs with ``network_mode=host`` so ``pip`` in a
-``RUN`` step reaches it. Nothing is copied into the build context.
+``RUN`` step reaches it. Nothing is copied into the build context. That needs an engine that shares this
+machine's loopback; for the others (remote, Docker Desktop) ``cogpin.engine_wheelhouse`` serves the same
+page from the engine's side.
 """
 
 from __future__ import annotations
