@@ -83,17 +83,29 @@ def main(
                 time.sleep(1.0)
         except KeyboardInterrupt:
             _note("Stopping …")
+            _stop_gracefully(client, mc.id)
             return 0
         finally:
+            # the log stream ends when the container stops: let its last lines through
+            logger.join(timeout=3)
             stop.set()
+
+
+def _stop_gracefully(client: Any, cid: str | None) -> None:
+    """SIGTERM: the runtime finishes a running prediction, then exits (killed after 10 s)."""
+    with containers.uninterruptible():
+        try:
+            client.api.stop(cid, timeout=10)
+        except Exception:
+            pass
 
 
 def _stream_logs(client: Any, cid: str | None, stop: threading.Event) -> None:
     try:
         for chunk in client.api.logs(cid, stream=True, follow=True, stdout=True, stderr=True):
-            if stop.is_set():
-                break
             sys.stderr.buffer.write(chunk)
             sys.stderr.buffer.flush()
+            if stop.is_set():
+                break
     except Exception:
         pass
