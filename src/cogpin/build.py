@@ -719,9 +719,21 @@ def _load_reproducible_config(image_id: str, labels: dict[str, str], base_ref: s
 # The whole build
 
 
-def find_reusable(ident: str) -> Any:
+def find_reusable(ident: str, identity_tag: str | None = None) -> Any:
+    """An image built from these exact inputs: by its identity tag first (one inspect, however many
+    images the engine holds), else by the identity label (an image built under another name)."""
+    from docker.errors import NotFound
+
     from cogpin.engine import client
 
+    if identity_tag:
+        try:
+            image = client().images.get(identity_tag)
+        except NotFound:
+            pass
+        else:
+            if (image.labels or {}).get(IDENTITY_LABEL) == ident:
+                return image
     images = client().images.list(filters={"label": f"{IDENTITY_LABEL}={ident}"})
     return images[0] if images else None
 
@@ -746,7 +758,7 @@ def build_image(config: Config, options: BuildOptions, *, include_project: bool 
 
     c = client()
     if not options.no_cache:
-        existing = find_reusable(ident)
+        existing = find_reusable(ident, identity_tag)
         if existing is not None:
             for t in (tag, identity_tag):
                 if t not in existing.tags:
