@@ -52,3 +52,17 @@ def dev_env() -> dict:
     if not (status.get("engine_up") and status.get("registry_up")):
         pytest.fail(f"the development environment is not up ({status}); run scripts/dev-env up")
     return status
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Builds leave untagged intermediate images (multi-stage stages, the image before its labels were
+    added); the tests' own tagged images are removed by their fixtures. Drop the dangling ones so that
+    repeated runs on a shared machine do not fill its disk (they are unreferenced by definition)."""
+    if not any(item.get_closest_marker("engine") for item in session.items):
+        return
+    try:
+        import docker
+
+        docker.from_env(timeout=120).images.prune(filters={"dangling": True})
+    except Exception:  # noqa: BLE001 - tidying up must never fail a run
+        pass
