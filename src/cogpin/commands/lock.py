@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from typing import Any
@@ -45,24 +46,20 @@ def main(**options: Any) -> int:
         return 0
 
     start = time.monotonic()
-    tty = sys.stderr.isatty()
-    if tty:
+    status: Any = contextlib.nullcontext()
+    if sys.stderr.isatty():  # a spinner with the current step; nothing when output is piped
         from rich.console import Console
 
-        console = Console(stderr=True)
-        with console.status("locking…") as status:
-            lock, changed = relock(
-                config,
-                flags,
-                settings,
-                old=old,
-                upgrade=upgrade,
-                upgrade_packages=upgrade_packages,
-                progress=lambda m: status.update(m),
-            )
-    else:
+        status = Console(stderr=True).status("locking…")
+    with status as spinner:
         lock, changed = relock(
-            config, flags, settings, old=old, upgrade=upgrade, upgrade_packages=upgrade_packages
+            config,
+            flags,
+            settings,
+            old=old,
+            upgrade=upgrade,
+            upgrade_packages=upgrade_packages,
+            progress=spinner.update if spinner is not None else None,
         )
     elapsed = time.monotonic() - start
     click.echo(summary(lock))
