@@ -92,8 +92,9 @@ class Inputs:
 class Lock:
     """A parsed lock. ``data`` is the TOML document as a dict (without the header comment)."""
 
-    def __init__(self, data: dict[str, Any]) -> None:
+    def __init__(self, data: dict[str, Any], text: str | None = None) -> None:
         self.data = data
+        self.text = text  # the file's text when read from one (its bytes are what the build hashes)
 
     # -------------------------------------------------------------------------------------- io
     @classmethod
@@ -111,7 +112,7 @@ class Lock:
                 f"{origin} has lock-version {version!r}; this cogpin reads lock-version {LOCK_VERSION}",
                 "regenerate it with `cogpin lock`, or use the cogpin version that wrote it.",
             )
-        return cls(data)
+        return cls(data, text)
 
     @classmethod
     def load(cls, path: Path | str) -> Lock:

@@ -104,6 +104,9 @@ def lock_text(lock: Any) -> str:
 def view(lock: Any, where: str = "cog.lock") -> LockView:
     if isinstance(lock, LockView):
         return lock
+    data = getattr(lock, "data", None)
+    if isinstance(data, dict):  # a parsed cogpin.lock.Lock: no second serialise + parse
+        return from_dict(data, getattr(lock, "text", None) or lock_text(lock), where)
     text = lock_text(lock)
     try:
         data = tomllib.loads(text)
