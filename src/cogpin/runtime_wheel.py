@@ -97,9 +97,17 @@ def wheel_bytes(package_dir: Path, version: str) -> bytes:
     return buf.getvalue()
 
 
+_BUILT: dict[tuple[str, str, str], RuntimeWheel] = {}
+
+
 def build_runtime_wheel(cache_dir: Path) -> RuntimeWheel:
-    version = runtime_version()
-    filename = f"cogpin_runtime-{version}-py3-none-any.whl"
-    data = wheel_bytes(runtime_package_dir(), version)
-    path, sha = ArtifactCache(cache_dir).put_bytes(data, filename)
-    return RuntimeWheel(DIST, version, filename, sha, path)
+    """The runtime wheel in the artifact cache. Built once per process (the lock's freshness check, the
+    resolver and the build all ask for it; the installed runtime does not change under a running cogpin)."""
+    package_dir, version = runtime_package_dir(), runtime_version()
+    key = (str(package_dir), version, str(cache_dir))
+    wheel = _BUILT.get(key)
+    if wheel is None or not wheel.path.is_file():
+        filename = f"cogpin_runtime-{version}-py3-none-any.whl"
+        path, sha = ArtifactCache(cache_dir).put_bytes(wheel_bytes(package_dir, version), filename)
+        wheel = _BUILT[key] = RuntimeWheel(DIST, version, filename, sha, path)
+    return wheel
