@@ -506,7 +506,7 @@ def lock_mode(frozen: bool, relock: bool) -> str:
     return "frozen" if frozen else "relock" if relock else "locked"
 
 
-def environment_image(client: Any, config: Any, frozen: bool = False, relock: bool = False) -> Any:
+def environment_image(config: Any, frozen: bool = False, relock: bool = False) -> Any:
     """Build (or reuse, by content identity) the environment image: everything but the project."""
     from cogpin.build import BuildOptions, build_image
 

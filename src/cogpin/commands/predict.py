@@ -89,7 +89,7 @@ def _predict(
                 f"{config.path.name} has no predict: entry, so there is nothing to predict with",
                 'add `predict: "predict.py:Predictor"` to cog.yaml (or give an IMAGE).',
             )
-        built = containers.environment_image(client, config, frozen=frozen, relock=relock)
+        built = containers.environment_image(config, frozen=frozen, relock=relock)
         timing.mark("env-image")
         schema = containers.source_schema(client, built.id, config)
         timing.mark("schema")

@@ -43,7 +43,7 @@ def main(
         _note(f"warning: {w}")
     user_env = containers.parse_env(envs)
     client = engine.client()
-    built = containers.environment_image(client, config, frozen=frozen, relock=relock)
+    built = containers.environment_image(config, frozen=frozen, relock=relock)
     spec = RunSpec(
         image=built.id,
         command=list(command),

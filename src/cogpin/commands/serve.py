@@ -40,7 +40,7 @@ def main(
             'add `predict: "predict.py:Predictor"` to cog.yaml.',
         )
     client = engine.client()
-    built = containers.environment_image(client, config, frozen=frozen, relock=relock)
+    built = containers.environment_image(config, frozen=frozen, relock=relock)
     command = list(containers.DEFAULT_COMMAND)
     spec = RunSpec(
         image=built.id,
