@@ -18,6 +18,10 @@ test *ARGS:
 unit *ARGS:
     python -m pytest -m "not engine and not network" {{ARGS}}
 
+# The fastest loop: unit tests without the ones that start the runtime's HTTP server
+quick *ARGS:
+    python -m pytest -m "not engine and not network and not runtime" {{ARGS}}
+
 # ruff (lint + format check) and mypy over src/ and runtime/
 lint:
     ruff check src runtime tests bench tools
@@ -37,3 +41,7 @@ bench WHICH="all":
 # The development environment: Docker Engine, local registry (Docker Hub mirror), stand-in base images
 env CMD="status":
     scripts/dev-env {{CMD}}
+
+# Re-lock every committed lock (examples, hub test models): needed after any change under runtime/
+relock:
+    for d in examples/*/ tests/hub/models/*/; do (cd "$d" && cogpin lock) || exit 1; done

@@ -19,8 +19,11 @@ def main(argv: list[str]) -> int:
         return 2
     status = 0
     for name in names if which == "all" else [which]:
-        print(f"== bench {name} ==", flush=True)
         module = importlib.import_module(f"bench.bench_{name}")
+        if which == "all" and not getattr(module, "IN_ALL", True):
+            print(f"== bench {name}: not part of all (run `python -m bench {name}`) ==", flush=True)
+            continue
+        print(f"== bench {name} ==", flush=True)
         result = module.main()
         status = status or (result if isinstance(result, int) else 0)
     return status

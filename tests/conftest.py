@@ -3,10 +3,14 @@
 Tests marked ``engine`` need the real Docker Engine and the local registry that ``scripts/dev-env up``
 provides. They are never skipped: when the engine is missing the session fails at once, in CI and
 locally, with the command that fixes it.
+
+Tests that start the in-image runtime's HTTP server (through ``tests/runtime/cogrt.py``) are marked
+``runtime`` here, so the fastest loop (``./run quick``) can leave them out; ``./run unit`` runs them.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import subprocess
@@ -28,7 +32,35 @@ def _engine_error() -> str | None:
     return None
 
 
+RUNTIME_TESTS = Path(__file__).resolve().parent / "runtime"
+_SERVER_WORDS = ("CogServer(", "module_server(", "serve(")
+
+
+def _starts_a_server(item: pytest.Item) -> bool:
+    """A runtime test that starts the runtime's server: it asks for ``serve`` (or a fixture that starts
+    one), or starts one itself."""
+    if RUNTIME_TESTS not in Path(str(item.path)).parents:
+        return False
+    if "serve" in getattr(item, "fixturenames", ()):
+        return True
+    funcs = [getattr(item, "function", None)]
+    info = getattr(item, "_fixtureinfo", None)
+    for defs in info.name2fixturedefs.values() if info is not None else ():
+        funcs += [d.func for d in defs]
+    for func in funcs:
+        try:
+            source = inspect.getsource(func) if func is not None else ""
+        except (OSError, TypeError):
+            continue
+        if any(word in source for word in _SERVER_WORDS):
+            return True
+    return False
+
+
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list) -> None:
+    for item in items:
+        if _starts_a_server(item):
+            item.add_marker(pytest.mark.runtime)
     if not any(item.get_closest_marker("engine") for item in items):
         return
     err = _engine_error()
@@ -57,12 +89,14 @@ def dev_env() -> dict:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Builds leave untagged intermediate images (multi-stage stages, the image before its labels were
     added); the tests' own tagged images are removed by their fixtures. Drop the dangling ones so that
-    repeated runs on a shared machine do not fill its disk (they are unreferenced by definition)."""
+    repeated runs on a shared machine do not fill its disk (they are unreferenced by definition). Only those
+    older than half an hour: a build running in another session at this moment stands on untagged
+    intermediate images of its own, and pruning them fails it ("No such image", "unknown parent image")."""
     if not any(item.get_closest_marker("engine") for item in session.items):
         return
     try:
         import docker
 
-        docker.from_env(timeout=120).images.prune(filters={"dangling": True})
+        docker.from_env(timeout=120).images.prune(filters={"dangling": True, "until": "30m"})
     except Exception:  # noqa: BLE001 - tidying up must never fail a run
         pass

@@ -113,3 +113,45 @@ def test_command_reference_is_generated_from_the_cli_and_current() -> None:
     text = (root / "docs" / "cli.md").read_text()
     for name in COMMANDS:
         assert f"## cogpin {name}\n" in text
+
+
+def test_the_design_docs_module_table_is_generated_from_the_docstrings_and_current() -> None:
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run(
+        [sys.executable, str(root / "tools" / "gen_module_table.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 0, out.stderr
+    text = (root / "docs" / "design.md").read_text()
+    for module in sorted((root / "src" / "cogpin").rglob("*.py")):
+        rel = module.relative_to(root / "src").as_posix()
+        if "/scaffold/" not in rel or module.name == "__init__.py":
+            assert f"| `{rel}` |" in text
+
+
+def test_run_meaning_is_decided_by_cogs_rules() -> None:
+    """`cog run`: a prediction for -i/--json/-o before the first argument or an image with Cog's labels
+    first; otherwise a command, whose own flags are never looked at (issue 14)."""
+    from cogpin.cli import run_is_prediction
+
+    labelled = {"r8.im/me/model", "my-model:1"}.__contains__
+    cases = {
+        ("-i", "s=x"): True,
+        ("--json", "-"): True,
+        ("-o", "out.png", "-i", "x=1"): True,
+        ("--input=s=x",): True,
+        ("-e", "A=1", "-i", "s=x"): True,
+        ("python",): False,
+        ("python", "-i"): False,
+        ("python", "-c", "print(1)", "-o", "x"): False,
+        ("-p", "8888", "jupyter", "notebook"): False,
+        ("-e", "A=1", "python", "train.py"): False,
+        ("my-model:1",): True,
+        ("r8.im/me/model", "-i", "s=x"): True,
+        ("r8.im/other/model", "-i", "s=x"): True,  # a registry reference followed by -i: pulled
+        ("./script.sh", "-i"): False,
+        ("--", "-i"): False,
+    }
+    for args, expected in cases.items():
+        assert run_is_prediction(list(args), labelled) is expected, args

@@ -27,7 +27,7 @@ def test_file_output_written_as_output_ext(tmp_path: Path):
     w, printed, notes = writer(tmp_path)
     w.write(url("image/png", b"PNG"))
     assert (tmp_path / "output.png").read_bytes() == b"PNG"
-    assert printed == [] and notes == ["Written output to output.png"]
+    assert printed == [] and notes == ["Written output to: output.png"]
 
 
 def test_jpeg_gets_jpg(tmp_path: Path):

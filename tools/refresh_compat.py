@@ -90,10 +90,12 @@ def refresh_torch(jobs: int, data_version: str) -> None:
     minors = {m["minor"]: m for m in data["minors"]}
     cache = tempfile.mkdtemp(prefix="cogpin-refresh-")
 
-    def one(rel: dict) -> tuple[dict, dict[str, str]]:
+    def one(rel: dict) -> tuple[dict, dict[str, str] | None]:
         minor = ".".join(rel["torch"].split(".")[:2])
         if minor not in minors:
             raise Surprise(f"torch {rel['torch']}: no row for its minor {minor} in torch.json")
+        if minors[minor].get("pypi-default-bundles-cuda"):
+            return rel, None  # the default wheel bundles an old CUDA (no nvidia-* dependencies): unused
         pythons = minors[minor]["python"]
         python = "3.12" if "3.12" in pythons else pythons[-1]
         return rel, default_wheel(rel["torch"], python, cache)
@@ -101,6 +103,8 @@ def refresh_torch(jobs: int, data_version: str) -> None:
     problems: list[str] = []
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         for rel, info in pool.map(one, data["releases"]):
+            if info is None:
+                continue
             minor = ".".join(rel["torch"].split(".")[:2])
             known = minors[minor]["variants"]
             if info["variant"] not in known:

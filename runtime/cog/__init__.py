@@ -14,7 +14,7 @@
         ) -> Path:
             ...
 
-Also: BaseRunner (`run` instead of `predict`), File, Secret, BaseModel (structured outputs),
+Also: BaseRunner (`run` instead of `predict`), File, Secret, BaseModel (structured outputs), Opaque (`Annotated[T, Opaque]`: a JSON object passed through),
 ConcatenateIterator / AsyncConcatenateIterator (streamed tokens), CancelationException,
 current_scope() (`.context`, `.record_metric(name, value)`), emit_metric, streaming (SSE),
 ExperimentalFeatureWarning. Serve with `python -m cog.server.http`; print the OpenAPI schema with
@@ -37,6 +37,7 @@ _EXPORTS = {
     "ExperimentalFeatureWarning": "exceptions",
     "File": "types",
     "Input": "input",
+    "Opaque": "opaque",
     "Path": "types",
     "Secret": "types",
     "current_scope": "scope",
@@ -54,6 +55,7 @@ __all__ = [
     "ExperimentalFeatureWarning",
     "File",
     "Input",
+    "Opaque",
     "Path",
     "Secret",
     "__version__",
@@ -66,6 +68,7 @@ if TYPE_CHECKING:
     from .exceptions import CancelationException, ExperimentalFeatureWarning
     from .input import Input
     from .model import BaseModel
+    from .opaque import Opaque
     from .predictor import BasePredictor, BaseRunner
     from .scope import current_scope, emit_metric
     from .stream import streaming

@@ -8,11 +8,11 @@ import io
 import mimetypes
 import os
 import pathlib
-import shutil
 import urllib.parse
 from typing import Any
 
 CHUNK = 1 << 20
+DOWNLOAD_MAX = 64 << 30  # bytes of one input file, unless COG_DOWNLOAD_MAX_BYTES says otherwise
 
 
 class FileInputError(Exception):
@@ -21,6 +21,13 @@ class FileInputError(Exception):
 
 def fetch(url: str, dest_dir: str, name: str) -> str:
     """Write the file behind `url` (http(s):// or data:) into dest_dir and return its path."""
+    if url.startswith("cogpin-spool:"):  # a big data URL the HTTP process already wrote to disk
+        from .server import spool
+
+        try:
+            return spool.take(url, dest_dir)
+        except (OSError, ValueError) as e:
+            raise FileInputError(f"input {name!r}: the server's copy of this file is gone ({e})") from None
     if url.startswith("data:"):
         header, sep, payload = url[5:].partition(",")
         if not sep:
@@ -39,19 +46,61 @@ def fetch(url: str, dest_dir: str, name: str) -> str:
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https"):
         raise FileInputError(f"input {name!r}: unsupported URL scheme {scheme!r} (use http, https or data)")
-    from urllib.request import urlopen  # only when needed: it pulls in ssl and http.client
-
     basename = os.path.basename(urllib.parse.urlsplit(url).path) or name
     path = os.path.join(dest_dir, urllib.parse.unquote(basename).replace("/", "_") or name)
     try:
-        with (
-            urlopen(url, timeout=float(os.environ.get("COG_DOWNLOAD_TIMEOUT", "300"))) as resp,
-            open(path, "wb") as f,
-        ):
-            shutil.copyfileobj(resp, f, CHUNK)
+        _download(url, path)
+    except FileInputError as e:
+        raise FileInputError(f"input {name!r}: could not download {_safe(url)}: {e}") from None
     except Exception as e:  # noqa: BLE001 - reported as the prediction's error
         raise FileInputError(f"input {name!r}: could not download {_safe(url)}: {e}") from None
     return path
+
+
+def _download(url: str, path: str) -> None:
+    """GET url into path within COG_DOWNLOAD_TIMEOUT seconds in all (not per read), at most
+    COG_DOWNLOAD_MAX_BYTES, and exactly the declared Content-Length (a short body is an error)."""
+    import time
+    from urllib.request import urlopen  # only when needed: it pulls in ssl and http.client
+
+    timeout = float(os.environ.get("COG_DOWNLOAD_TIMEOUT", "300"))
+    limit = int(os.environ.get("COG_DOWNLOAD_MAX_BYTES", str(DOWNLOAD_MAX)))
+    deadline = time.monotonic() + timeout
+    with urlopen(url, timeout=timeout) as resp, open(path, "wb") as f:
+        declared = resp.headers.get("Content-Length")
+        expected = int(declared) if declared and declared.strip().isdigit() else None
+        if expected is not None and expected > limit:
+            raise FileInputError(f"it is {expected} bytes, more than COG_DOWNLOAD_MAX_BYTES={limit}")
+        sock = _socket_of(resp)
+        got = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise FileInputError(f"not finished within COG_DOWNLOAD_TIMEOUT={timeout:g}s ({got} bytes)")
+            if sock is not None:
+                sock.settimeout(left)
+            try:
+                chunk = resp.read1(CHUNK) if hasattr(resp, "read1") else resp.read(CHUNK)
+            except TimeoutError:
+                raise FileInputError(
+                    f"not finished within COG_DOWNLOAD_TIMEOUT={timeout:g}s ({got} bytes)"
+                ) from None
+            if not chunk:
+                break
+            got += len(chunk)
+            if got > limit:
+                raise FileInputError(f"more than COG_DOWNLOAD_MAX_BYTES={limit} bytes")
+            f.write(chunk)
+        if expected is not None and got < expected:
+            raise FileInputError(f"the body ended after {got} of {expected} bytes")
+
+
+def _socket_of(resp: Any) -> Any:
+    """The socket under an http.client response (to bound each read by the time left), or None."""
+    try:
+        return resp.fp.raw._sock
+    except AttributeError:
+        return None
 
 
 def _unquote(payload: str) -> bytes:
@@ -60,7 +109,8 @@ def _unquote(payload: str) -> bytes:
 
 def _safe(url: str) -> str:
     parts = urllib.parse.urlsplit(url)
-    return urllib.parse.urlunsplit((parts.scheme, parts.hostname or "", parts.path, "", ""))
+    host = parts.netloc.rpartition("@")[2]  # host and port, without credentials
+    return urllib.parse.urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
 def encode_file(path: str | os.PathLike[str] | Any, upload_url: str | None) -> str | bytes:

@@ -14,6 +14,15 @@ from typing import Any
 from . import __version__
 from .input import _MISSING
 from .model import _NO_DEFAULT, BaseModel
+from .openapi_parts import (
+    fixed_components,
+    operation,
+    predict_paths,
+    request_schema,
+    response_schema,
+    title_of,
+    train_paths,
+)
 from .signature import Param, inputs_of, model_type_hints, return_type_of
 from .types import AsyncConcatenateIterator, ConcatenateIterator, File, Secret
 
@@ -37,10 +46,6 @@ ITERATOR_ORIGINS = (
 )
 CONCAT_ORIGINS = (ConcatenateIterator, AsyncConcatenateIterator)
 _UNION_TYPES: tuple[Any, ...] = (typing.Union,) + ((types.UnionType,) if hasattr(types, "UnionType") else ())
-
-
-def title_of(name: str) -> str:
-    return name.title().replace("_", " ")
 
 
 def _is_class(tp: Any) -> bool:
@@ -82,8 +87,65 @@ def iterator_kind(tp: Any) -> str | None:
     return None
 
 
-def type_schema(tp: Any, where: str) -> dict[str, Any]:
-    """JSON schema of one type (inputs and outputs)."""
+def is_pydantic_model(tp: Any) -> bool:
+    """A pydantic (v2, or v1) BaseModel subclass, told by its bases: pydantic is never imported here, so a
+    model without pydantic loads none."""
+    return _is_class(tp) and any(
+        c.__name__ == "BaseModel" and c.__module__.split(".")[0] == "pydantic" for c in tp.__mro__[1:]
+    )
+
+
+def _is_optional(tp: Any) -> bool:
+    return is_union(tp) and type(None) in typing.get_args(tp)
+
+
+def object_fields(tp: Any) -> list[tuple[str, Any, bool]] | None:
+    """(name, type, required) of the fields of a structured output type (cog.BaseModel, pydantic
+    BaseModel, TypedDict) with Cog's rule for `required`: no default and not Optional (a TypedDict: its
+    required keys); None for any other type."""
+    if is_model(tp):
+        hints = model_type_hints(tp)
+        return [
+            (name, hints.get(name, Any), default is _NO_DEFAULT and not _is_optional(hints.get(name, Any)))
+            for name, default in tp.__cog_fields__.items()
+        ]
+    if is_pydantic_model(tp):
+        fields = getattr(tp, "model_fields", None)
+        if isinstance(fields, dict):  # pydantic 2
+            return [
+                (name, f.annotation, bool(f.is_required()) and not _is_optional(f.annotation))
+                for name, f in fields.items()
+            ]
+        legacy = getattr(tp, "__fields__", None) or {}  # pydantic 1
+        return [
+            (name, f.outer_type_, bool(f.required) and not _is_optional(f.outer_type_))
+            for name, f in legacy.items()
+        ]
+    if is_typeddict(tp):
+        hints = model_type_hints(tp)
+        required_keys = getattr(tp, "__required_keys__", frozenset(hints) if tp.__total__ else frozenset())
+        return [(name, hint, name in required_keys) for name, hint in hints.items()]
+    return None
+
+
+def type_schema(tp: Any, where: str, output: bool = False) -> dict[str, Any]:
+    """JSON schema of one type (inputs and outputs). Structured outputs (BaseModels, TypedDicts) are inline
+    objects as Cog renders them: each property titled, `required`, Optional fields `nullable`; as an input
+    a TypedDict is a JSON object (Cog's schema has no fields for it either)."""
+    fields = object_fields(tp) if output or is_model(tp) else None
+    if fields is not None:
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        for name, hint, is_required in fields:
+            sub = type_schema(hint, f"{where}.{name}", output)
+            sub["title"] = title_of(name)
+            props[name] = sub
+            if is_required:
+                required.append(name)
+        out: dict[str, Any] = {"type": "object", "properties": props}
+        if required:
+            out["required"] = required
+        return out
     if tp is Any or tp is dict or tp is typing.Dict or is_typeddict(tp):  # noqa: UP006
         return {"type": "object"}
     if tp is bool:
@@ -98,41 +160,26 @@ def type_schema(tp: Any, where: str) -> dict[str, Any]:
         return {"type": "string", "format": "password", "writeOnly": True, "x-cog-secret": True}
     if is_path(tp) or is_file(tp):
         return {"type": "string", "format": "uri"}
-    if is_model(tp):
-        hints = model_type_hints(tp)
-        props: dict[str, Any] = {}
-        required: list[str] = []
-        for name, default in tp.__cog_fields__.items():
-            sub = type_schema(hints.get(name, Any), f"{where}.{name}")
-            sub["title"] = title_of(name)
-            props[name] = sub
-            if default is not _NO_DEFAULT:
-                if _jsonable(default):
-                    sub["default"] = default
-            else:
-                required.append(name)
-        out: dict[str, Any] = {"type": "object", "title": tp.__name__, "properties": props}
-        if required:
-            out["required"] = required
-        return out
     if _is_class(tp) and issubclass(tp, enum.Enum):
         values = [m.value for m in tp]
         return {"enum": values, "type": _json_type_of(values)}
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if origin is dict:
+        if output and len(args) == 2:  # Cog: dict[str, X] as an output has X as additionalProperties
+            return {"type": "object", "additionalProperties": type_schema(args[1], where, output)}
         return {"type": "object"}
     if origin is list or tp is list or tp is typing.List:  # noqa: UP006
-        return {"type": "array", "items": type_schema(args[0], where) if args else {}}
+        return {"type": "array", "items": type_schema(args[0], where, output) if args else {}}
     if is_literal(tp):
         values = list(args)
         return {"enum": values, "type": _json_type_of(values)}
     if is_union(tp):
         rest = [a for a in args if a is not type(None)]
         if len(rest) == 1:
-            sub = type_schema(rest[0], where)
+            sub = type_schema(rest[0], where, output)
         else:
-            sub = {"anyOf": [type_schema(a, where) for a in rest]}
+            sub = {"anyOf": [type_schema(a, where, output) for a in rest]}
         if len(rest) < len(args):
             sub["nullable"] = True
         return sub
@@ -163,6 +210,29 @@ def _default_json(value: Any) -> Any:
     if isinstance(value, enum.Enum):
         return value.value
     return value
+
+
+def _check_spec(name: str, f: Any, prop: dict[str, Any], choices: list[Any] | None, tp: Any) -> None:
+    """A contradictory Input(...) fails schema generation, hence the build (cog.schema_checks)."""
+    from .schema_checks import InputSpecError, check_accept, check_default
+
+    items = prop.get("items") if prop.get("type") == "array" else prop
+    try:
+        if f.accept is not None:
+            check_accept(name, f.accept, isinstance(items, dict) and items.get("format") == "uri")
+        if not f.required and tp is not Secret:
+            check_default(
+                name,
+                f.default,
+                ge=f.ge,
+                le=f.le,
+                min_length=f.min_length,
+                max_length=f.max_length,
+                regex=f.regex,
+                choices=choices,
+            )
+    except InputSpecError as e:
+        raise SchemaError(str(e)) from None
 
 
 def input_schema(params: list[Param], components: dict[str, Any], where: str = "Input") -> dict[str, Any]:
@@ -218,6 +288,7 @@ def input_schema(params: list[Param], components: dict[str, Any], where: str = "
             prop["deprecated"] = True
         if f.accept is not None:
             prop["x-cog-accept"] = f.accept
+        _check_spec(p.name, f, prop, choices, tp)
         props[p.name] = prop
     schema: dict[str, Any] = {"title": where, "type": "object", "properties": props}
     if required:
@@ -234,107 +305,15 @@ def output_schema(tp: Any, where: str = "Output") -> dict[str, Any]:
         schema: dict[str, Any] = {
             "title": where,
             "type": "array",
-            "items": type_schema(args[0], "output") if args else {},
+            "items": type_schema(args[0], "output", output=True) if args else {},
             "x-cog-array-type": "iterator",
         }
         if kind == "concatenate":
             schema["x-cog-array-display"] = "concatenate"
         return schema
-    schema = type_schema(tp, "output")
+    schema = type_schema(tp, "output", output=True)
     schema["title"] = where
     return schema
-
-
-def _status() -> dict[str, Any]:
-    return {
-        "title": "Status",
-        "description": "An enumeration.",
-        "enum": ["starting", "processing", "succeeded", "canceled", "failed"],
-        "type": "string",
-    }
-
-
-def _request(name: str, input_ref: str) -> dict[str, Any]:
-    return {
-        "title": name,
-        "type": "object",
-        "properties": {
-            "id": {"title": "Id", "type": "string"},
-            "input": {"$ref": f"#/components/schemas/{input_ref}"},
-            "webhook": {
-                "title": "Webhook",
-                "type": "string",
-                "format": "uri",
-                "minLength": 1,
-                "maxLength": 65536,
-            },
-            "webhook_events_filter": {
-                "type": "array",
-                "items": {"$ref": "#/components/schemas/WebhookEvent"},
-                "default": ["start", "output", "logs", "completed"],
-            },
-            "created_at": {"title": "Created At", "type": "string", "format": "date-time"},
-            "output_file_prefix": {"title": "Output File Prefix", "type": "string"},
-            "context": {"title": "Context", "type": "object", "additionalProperties": {"type": "string"}},
-        },
-    }
-
-
-def _response(name: str, input_ref: str, output_ref: str) -> dict[str, Any]:
-    return {
-        "title": name,
-        "type": "object",
-        "properties": {
-            "input": {"$ref": f"#/components/schemas/{input_ref}"},
-            "output": {"$ref": f"#/components/schemas/{output_ref}"},
-            "id": {"title": "Id", "type": "string"},
-            "version": {"title": "Version", "type": "string"},
-            "created_at": {"title": "Created At", "type": "string", "format": "date-time"},
-            "started_at": {"title": "Started At", "type": "string", "format": "date-time"},
-            "completed_at": {"title": "Completed At", "type": "string", "format": "date-time"},
-            "logs": {"title": "Logs", "type": "string", "default": ""},
-            "error": {"title": "Error", "type": "string"},
-            "status": {"$ref": "#/components/schemas/Status"},
-            "metrics": {"title": "Metrics", "type": "object"},
-        },
-    }
-
-
-def _op(
-    summary: str, op_id: str, request: str | None, response: str | None, params: list[str]
-) -> dict[str, Any]:
-    op: dict[str, Any] = {"summary": summary, "operationId": op_id}
-    if params:
-        op["parameters"] = [
-            {"name": p, "in": "path", "required": True, "schema": {"title": title_of(p), "type": "string"}}
-            for p in params
-        ]
-    if request is not None:
-        op["parameters"] = op.get("parameters", []) + [
-            {
-                "name": "prefer",
-                "in": "header",
-                "required": False,
-                "schema": {"title": "Prefer", "type": "string"},
-            }
-        ]
-        op["requestBody"] = {
-            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{request}"}}}
-        }
-    ok: dict[str, Any] = {
-        "description": "Successful Response",
-        "content": {"application/json": {"schema": {}}},
-    }
-    if response is not None:
-        ok["content"]["application/json"]["schema"] = {"$ref": f"#/components/schemas/{response}"}
-    responses: dict[str, Any] = {"200": ok}
-    if request is not None or params:
-        responses["422"] = {
-            "description": "Validation Error",
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/HTTPValidationError"}}},
-        }
-    op["responses"] = responses
-    return op
 
 
 def openapi_schema(
@@ -343,93 +322,30 @@ def openapi_schema(
     """The whole OpenAPI document for a predictor (and an optional train function)."""
     components: dict[str, Any] = {}
     paths: dict[str, Any] = {
-        "/": {"get": _op("Root", "root__get", None, None, [])},
-        "/health-check": {"get": _op("Healthcheck", "healthcheck_health_check_get", None, None, [])},
-        "/shutdown": {"post": _op("Start Shutdown", "start_shutdown_shutdown_post", None, None, [])},
+        "/": {"get": operation("Root", "root__get", None, None, [])},
+        "/health-check": {"get": operation("Healthcheck", "healthcheck_health_check_get", None, None, [])},
+        "/shutdown": {"post": operation("Start Shutdown", "start_shutdown_shutdown_post", None, None, [])},
     }
     if predict_fn is not None:
-        components["Input"] = input_schema(inputs_of(predict_fn), components, "Input")
-        components["Output"] = output_schema(return_type_of(predict_fn), "Output")
-        components["PredictionRequest"] = _request("PredictionRequest", "Input")
-        components["PredictionResponse"] = _response("PredictionResponse", "Input", "Output")
-        paths["/predictions"] = {
-            "post": _op("Predict", "predict_predictions_post", "PredictionRequest", "PredictionResponse", [])
-        }
-        paths["/predictions/{prediction_id}"] = {
-            "put": _op(
-                "Predict Idempotent",
-                "predict_idempotent_predictions__prediction_id__put",
-                "PredictionRequest",
-                "PredictionResponse",
-                ["prediction_id"],
-            )
-        }
-        paths["/predictions/{prediction_id}/cancel"] = {
-            "post": _op(
-                "Cancel", "cancel_predictions__prediction_id__cancel_post", None, None, ["prediction_id"]
-            )
-        }
+        _function_components(components, predict_fn, "Input", "Output", "Prediction")
+        paths.update(predict_paths(getattr(predict_fn, "__cog_streaming__", False)))
     if train_fn is not None:
-        components["TrainingInput"] = input_schema(inputs_of(train_fn), components, "TrainingInput")
-        components["TrainingOutput"] = output_schema(return_type_of(train_fn), "TrainingOutput")
-        components["TrainingRequest"] = _request("TrainingRequest", "TrainingInput")
-        components["TrainingResponse"] = _response("TrainingResponse", "TrainingInput", "TrainingOutput")
-        paths["/trainings"] = {
-            "post": _op("Train", "train_trainings_post", "TrainingRequest", "TrainingResponse", [])
-        }
-        paths["/trainings/{training_id}"] = {
-            "put": _op(
-                "Train Idempotent",
-                "train_idempotent_trainings__training_id__put",
-                "TrainingRequest",
-                "TrainingResponse",
-                ["training_id"],
-            )
-        }
-        paths["/trainings/{training_id}/cancel"] = {
-            "post": _op(
-                "Cancel Training",
-                "cancel_training_trainings__training_id__cancel_post",
-                None,
-                None,
-                ["training_id"],
-            )
-        }
-    components["Status"] = _status()
-    components["WebhookEvent"] = {
-        "title": "WebhookEvent",
-        "description": "An enumeration.",
-        "enum": ["start", "output", "logs", "completed"],
-        "type": "string",
-    }
-    components["ValidationError"] = {
-        "title": "ValidationError",
-        "type": "object",
-        "required": ["loc", "msg", "type"],
-        "properties": {
-            "loc": {
-                "title": "Location",
-                "type": "array",
-                "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
-            },
-            "msg": {"title": "Message", "type": "string"},
-            "type": {"title": "Error Type", "type": "string"},
-        },
-    }
-    components["HTTPValidationError"] = {
-        "title": "HTTPValidationError",
-        "type": "object",
-        "properties": {
-            "detail": {
-                "title": "Detail",
-                "type": "array",
-                "items": {"$ref": "#/components/schemas/ValidationError"},
-            }
-        },
-    }
+        _function_components(components, train_fn, "TrainingInput", "TrainingOutput", "Training")
+        paths.update(train_paths())
+    fixed_components(components)
     return {
         "openapi": "3.0.2",
         "info": {"title": "Cog", "version": "0.1.0", "x-cogpin-version": __version__},
         "paths": paths,
         "components": {"schemas": components},
     }
+
+
+def _function_components(
+    components: dict[str, Any], fn: Callable[..., Any], inp: str, out: str, noun: str
+) -> None:
+    """A function's Input/Output schemas and its Request/Response (noun: Prediction or Training)."""
+    components[inp] = input_schema(inputs_of(fn), components, inp)
+    components[out] = output_schema(return_type_of(fn), out)
+    components[f"{noun}Request"] = request_schema(f"{noun}Request", inp)
+    components[f"{noun}Response"] = response_schema(f"{noun}Response", inp, out)

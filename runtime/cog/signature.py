@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ast
+import copy
 import inspect
 import sys
+import types
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -54,11 +56,23 @@ def type_hints(fn: Callable[..., Any]) -> dict[str, Any]:
     """typing.get_type_hints, with a fallback that understands `X | None` strings on Python 3.9."""
     target = getattr(fn, "__func__", fn)
     try:
-        return typing.get_type_hints(target)
+        from .opaque import opaque_as_any
+
+        return {k: opaque_as_any(v) for k, v in typing.get_type_hints(target, include_extras=True).items()}
     except Exception:
         globalns = getattr(target, "__globals__", {})
         raw = getattr(target, "__annotations__", {}) or {}
-        return {k: _eval_annotation(v, globalns) for k, v in raw.items()}
+        out = {}
+        for k, v in raw.items():
+            try:
+                out[k] = _eval_annotation(v, globalns)
+            except Exception as e:  # an unresolvable annotation: name it (the build fails on it)
+                what = "the return annotation" if k == "return" else f"the annotation of input {k!r}"
+                raise TypeError(
+                    f"{getattr(target, '__qualname__', target)}: {what} ({v!r}) cannot be resolved: "
+                    f"{type(e).__name__}: {e}; import the type in the predictor's module"
+                ) from None
+        return out
 
 
 def model_type_hints(cls: type) -> dict[str, Any]:
@@ -89,8 +103,18 @@ def inputs_of(fn: Callable[..., Any]) -> list[Param]:
             field = FieldInfo()
         else:
             field = FieldInfo(default=default)
+        if field.required and _is_optional(hints[p.name]):
+            # an optional input with no default is None when omitted (as with Cog), not required
+            field = copy.copy(field)
+            field.default = None
         params.append(Param(p.name, hints[p.name], field, len(params)))
     return params
+
+
+def _is_optional(tp: Any) -> bool:
+    origin = typing.get_origin(tp)
+    is_union = origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType)
+    return is_union and type(None) in typing.get_args(tp)
 
 
 def return_type_of(fn: Callable[..., Any]) -> Any:

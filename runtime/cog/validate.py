@@ -5,6 +5,7 @@ Runs in the HTTP process, which never imports model code: the schema is the sing
 
 from __future__ import annotations
 
+import math
 import mimetypes
 import posixpath
 import re
@@ -48,6 +49,54 @@ def validate_input(
     return cleaned, errors, unknown
 
 
+def redact_secrets(
+    schema: dict[str, Any], cleaned: dict[str, Any], component: str = "Input", mask: str = "**********"
+) -> tuple[dict[str, Any], list[str]]:
+    """(the input as echoed back, with every Secret masked, and the secret values), wherever a Secret sits
+    in the schema: top level, in lists, optionals, unions and nested objects."""
+    components = schema.get("components", {}).get("schemas", {})
+    props = components.get(component, {}).get("properties", {})
+    found: list[str] = []
+    echo = {k: _mask(v, props[k], components, mask, found) if k in props else v for k, v in cleaned.items()}
+    return echo, found
+
+
+def _mask(value: Any, prop: dict[str, Any], components: dict[str, Any], mask: str, found: list[str]) -> Any:
+    if value is None:
+        return None
+    prop = _resolve(prop, components)
+    if prop.get("x-cog-secret"):
+        if isinstance(value, str):
+            found.append(value)
+        return mask
+    if "anyOf" in prop:
+        secret_options = [o for o in prop["anyOf"] if _has_secret(o, components)]
+        for option in secret_options:
+            try:
+                _check(value, option, components)
+            except _Invalid:
+                continue
+            return _mask(value, option, components, mask, found)
+        return value
+    if isinstance(value, list) and "items" in prop:
+        return [_mask(v, prop["items"], components, mask, found) for v in value]
+    if isinstance(value, dict) and "properties" in prop:
+        sub = prop["properties"]
+        return {k: _mask(v, sub[k], components, mask, found) if k in sub else v for k, v in value.items()}
+    return value
+
+
+def _has_secret(prop: dict[str, Any], components: dict[str, Any], depth: int = 0) -> bool:
+    prop = _resolve(prop, components)
+    if prop.get("x-cog-secret"):
+        return True
+    if depth > 20:
+        return False
+    subs = list(prop.get("anyOf", [])) + ([prop["items"]] if "items" in prop else [])
+    subs += list(prop.get("properties", {}).values())
+    return any(_has_secret(p, components, depth + 1) for p in subs)
+
+
 def _err(loc: list[Any], msg: str, type_: str) -> dict[str, Any]:
     return {"loc": loc, "msg": msg, "type": type_}
 
@@ -66,6 +115,7 @@ def _resolve(prop: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]
 
 
 def _check(value: Any, prop: dict[str, Any], components: dict[str, Any]) -> Any:
+    """The value, coerced to the property's type, or _Invalid (Cog's message and error type)."""
     prop = _resolve(prop, components)
     if value is None:
         if (
@@ -82,6 +132,19 @@ def _check(value: Any, prop: dict[str, Any], components: dict[str, Any]) -> Any:
             except _Invalid:
                 continue
         raise _Invalid("value does not match any of the allowed types", "type_error.union")
+    value = _typed(value, prop, components)
+    if "enum" in prop and value not in prop["enum"]:
+        permitted = ", ".join(repr(v) for v in prop["enum"])
+        raise _Invalid(f"value is not a valid enumeration member; permitted: {permitted}", "type_error.enum")
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        _check_number_bounds(value, prop)
+    if isinstance(value, str):
+        _check_string_bounds(value, prop)
+    return value
+
+
+def _typed(value: Any, prop: dict[str, Any], components: dict[str, Any]) -> Any:
+    """The value as the property's `type` wants it (items checked for arrays)."""
     kind = prop.get("type")
     if kind == "string":
         if not isinstance(value, str):
@@ -119,33 +182,34 @@ def _check(value: Any, prop: dict[str, Any], components: dict[str, Any]) -> Any:
             )
     elif kind == "object" and not isinstance(value, dict):
         raise _Invalid("value is not a valid dict", "type_error.dict")
-    if "enum" in prop and value not in prop["enum"]:
-        permitted = ", ".join(repr(v) for v in prop["enum"])
-        raise _Invalid(f"value is not a valid enumeration member; permitted: {permitted}", "type_error.enum")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in prop and value < prop["minimum"]:
-            raise _Invalid(
-                f"ensure this value is greater than or equal to {prop['minimum']}",
-                "value_error.number.not_ge",
-            )
-        if "maximum" in prop and value > prop["maximum"]:
-            raise _Invalid(
-                f"ensure this value is less than or equal to {prop['maximum']}", "value_error.number.not_le"
-            )
-    if isinstance(value, str):
-        if "minLength" in prop and len(value) < prop["minLength"]:
-            raise _Invalid(
-                f"ensure this value has at least {prop['minLength']} characters",
-                "value_error.any_str.min_length",
-            )
-        if "maxLength" in prop and len(value) > prop["maxLength"]:
-            raise _Invalid(
-                f"ensure this value has at most {prop['maxLength']} characters",
-                "value_error.any_str.max_length",
-            )
-        if "pattern" in prop and re.search(prop["pattern"], value) is None:
-            raise _Invalid(f'string does not match regex "{prop["pattern"]}"', "value_error.str.regex")
     return value
+
+
+def _check_number_bounds(value: float, prop: dict[str, Any]) -> None:
+    if "minimum" in prop and value < prop["minimum"]:
+        raise _Invalid(
+            f"ensure this value is greater than or equal to {prop['minimum']}",
+            "value_error.number.not_ge",
+        )
+    if "maximum" in prop and value > prop["maximum"]:
+        raise _Invalid(
+            f"ensure this value is less than or equal to {prop['maximum']}", "value_error.number.not_le"
+        )
+
+
+def _check_string_bounds(value: str, prop: dict[str, Any]) -> None:
+    if "minLength" in prop and len(value) < prop["minLength"]:
+        raise _Invalid(
+            f"ensure this value has at least {prop['minLength']} characters",
+            "value_error.any_str.min_length",
+        )
+    if "maxLength" in prop and len(value) > prop["maxLength"]:
+        raise _Invalid(
+            f"ensure this value has at most {prop['maxLength']} characters",
+            "value_error.any_str.max_length",
+        )
+    if "pattern" in prop and re.search(prop["pattern"], value) is None:
+        raise _Invalid(f'string does not match regex "{prop["pattern"]}"', "value_error.str.regex")
 
 
 def accepts(accept: str, url: str) -> bool:
@@ -191,11 +255,15 @@ def _integer(value: Any) -> int:
 def _number(value: Any) -> float | int:
     if isinstance(value, bool):
         raise _Invalid("value is not a valid float", "type_error.float")
-    if isinstance(value, (int, float)):
-        return value
     if isinstance(value, str):
         try:
-            return float(value.strip())
+            value = float(value.strip())
         except ValueError:
-            pass
+            raise _Invalid("value is not a valid float", "type_error.float") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _Invalid(
+            "ensure this value is a finite number (not NaN or infinity)", "value_error.number.not_finite"
+        )
+    if isinstance(value, (int, float)):
+        return value
     raise _Invalid("value is not a valid float", "type_error.float")

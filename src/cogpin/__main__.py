@@ -1,3 +1,5 @@
+"""`python -m cogpin`: the same program as the `cogpin` command."""
+
 from cogpin.cli import main
 
 main()

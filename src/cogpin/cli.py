@@ -86,8 +86,9 @@ def build_options(f: Any) -> Any:
         "--secret",
         "secrets",
         multiple=True,
-        metavar="id=ID,src=FILE",
-        help="Secret for a build.run step's secret mount (repeatable); never stored in the image.",
+        metavar="id=ID,src=FILE|id=ID,env=VAR",
+        help="Secret for a build.run step's secret mount, from a file or an environment variable "
+        "(repeatable, as with Cog and docker build); never stored in the image or the lock.",
     )(f)
     f = click.option(
         "--no-cache", is_flag=True, help="Build from scratch, ignoring cached images and layers."
@@ -164,52 +165,82 @@ def debug(**options: Any) -> None:
     _dispatch("debug", **options)
 
 
-@cli.command()
-@file_option
-@lock_mode_options
-@click.argument("image", required=False)
-@click.option(
-    "-i",
-    "--input",
-    "inputs",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Input (repeatable; a repeated name makes a list; NAME=@path sends a file).",
-)
-@click.option(
-    "--json",
-    "json_input",
-    default=None,
-    metavar="JSON|@FILE|@-",
-    help="All inputs as a JSON object; prints the whole prediction as JSON.",
-)
-@click.option("-o", "--output", default=None, metavar="PATH", help="Where to write the output.")
-@click.option(
-    "-e",
-    "--env",
-    "envs",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Environment variable for the model (repeatable).",
-)
-@click.option(
-    "--gpus",
-    default=None,
-    metavar="GPUS",
-    help="GPUs to expose, e.g. all (default: all when gpu: true and a GPU is present).",
-)
-@click.option(
-    "--setup-timeout",
-    type=float,
-    default=300.0,
-    show_default=True,
-    metavar="SECONDS",
-    help="How long setup() may take.",
-)
-def predict(**options: Any) -> None:
-    """Run one prediction: from source (builds or reuses the environment image, mounts the project) or
-    from IMAGE."""
+def prediction_options(output_default: str | None, output_help: str) -> Any:
+    """The options of a prediction (``predict``, ``run IMAGE -i …``) or a training (``train``)."""
+
+    def decorate(f: Any) -> Any:
+        f = click.option(
+            "--setup-timeout",
+            type=float,
+            default=300.0,
+            show_default=True,
+            metavar="SECONDS",
+            help="How long setup() may take.",
+        )(f)
+        f = click.option(
+            "--gpus",
+            default=None,
+            metavar="GPUS",
+            help="GPUs to expose, e.g. all (default: all when gpu: true and a GPU is present).",
+        )(f)
+        f = click.option(
+            "-e",
+            "--env",
+            "envs",
+            multiple=True,
+            metavar="KEY=VALUE",
+            help="Environment variable for the model (repeatable).",
+        )(f)
+        f = click.option(
+            "-o",
+            "--output",
+            default=output_default,
+            show_default=output_default is not None,
+            metavar="PATH",
+            help=output_help,
+        )(f)
+        f = click.option(
+            "--json",
+            "json_input",
+            default=None,
+            metavar="JSON|@FILE|@-|-",
+            help="All inputs as a JSON object (@- or -: from stdin); prints the whole prediction as JSON.",
+        )(f)
+        f = click.option(
+            "-i",
+            "--input",
+            "inputs",
+            multiple=True,
+            metavar="NAME=VALUE",
+            help="Input (repeatable; a repeated name makes a list; NAME=@path sends a file).",
+        )(f)
+        f = click.argument("image", required=False)(f)
+        f = lock_mode_options(f)
+        f = file_option(f)
+        return f
+
+    return decorate
+
+
+def _predict(**options: Any) -> None:
     _dispatch("predict", **options)
+
+
+predict = cli.command(
+    "predict",
+    help="Run one prediction: from source (builds or reuses the environment image, mounts the project) "
+    "or from IMAGE.",
+)(prediction_options(None, "Where to write the output.")(_predict))
+
+
+@cli.command(
+    help="Run one training (`train:` in cog.yaml, Cog's `/trainings`): from source or from IMAGE; the "
+    "output (the trained weights) is written to -o, `weights` by default. Deprecated in Cog, still "
+    "supported."
+)
+@prediction_options("weights", "Where to write the training's output.")
+def train(**options: Any) -> None:
+    _dispatch("predict", train=True, **options)
 
 
 def _run_command(**options: Any) -> None:
@@ -236,15 +267,105 @@ def _run_decorators(f: Any) -> Any:
     return f
 
 
-run = cli.command(
+_run_as_command = click.command(
     "run",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-    help="Run a command in the model's environment, with the project mounted at /src (e.g. `cog run python`).",
 )(_run_decorators(_run_command))
+_run_as_prediction = click.command("run")(prediction_options(None, "Where to write the output.")(_predict))
+
+RUN_HELP = """Run a prediction or a command: Cog's two meanings of `cog run`.
+
+\b
+A PREDICTION (Cog >= 0.22: `cog run [IMAGE] -i name=value`) when -i/--input, --json or
+-o/--output comes before any other argument, or when the first argument is an image with Cog's
+labels (run.cog.version) on the Docker Engine, or a registry reference followed by -i/--json/-o.
+It takes the options of `cog predict`.
+
+\b
+Otherwise a COMMAND in the model's environment with the project mounted at /src (the tutorial's
+`cog run python`), as `cog exec`. Options before the command: -e/--env KEY=VALUE,
+-p/--publish PORT, --gpus GPUS, -f/--file PATH, --frozen, --relock. Everything after the
+command is the command's own (`cog run python -i` is an interactive Python).
+"""
+
+PREDICTION_FLAGS = ("-i", "--input", "--json", "-o", "--output")
+_VALUE_FLAGS = ("-e", "--env", "-p", "--publish", "--gpus", "-f", "--file", "--setup-timeout")
+
+
+@cli.command(
+    "run",
+    help=RUN_HELP,
+    context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
+    add_help_option=False,
+)
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+@click.pass_context
+def run(ctx: click.Context, args: tuple[str, ...]) -> None:
+    if not args or args[0] in ("-h", "--help"):
+        click.echo(ctx.get_help())
+        if not args:
+            ctx.exit(2)
+        return
+    target = _run_as_prediction if run_is_prediction(list(args)) else _run_as_command
+    target.main(args=list(args), prog_name=ctx.command_path, standalone_mode=False)
+
+
+def _is_flag(arg: str, names: tuple[str, ...]) -> bool:
+    """``arg`` is one of ``names``: ``-i``, ``-ix=1``, ``--input``, ``--input=x=1``."""
+    for n in names:
+        if arg == n or arg.startswith(n + "="):
+            return True
+        if len(n) == 2 and not arg.startswith("--") and arg.startswith(n):
+            return True
+    return False
+
+
+def run_is_prediction(args: list[str], has_cog_labels: Any = None) -> bool:
+    """``cog run``'s meaning: a prediction when a prediction flag comes before the first argument, or
+    when the first argument is an image with Cog's labels (or looks like a registry reference and a
+    prediction flag follows it); otherwise a command. The command's own flags are never looked at."""
+    labelled = has_cog_labels or _has_cog_labels
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            return False
+        if _is_flag(arg, PREDICTION_FLAGS):
+            return True
+        if arg.startswith("-"):
+            i += 2 if arg in _VALUE_FLAGS else 1
+            continue
+        if labelled(arg):
+            return True
+        looks_like_image = ("/" in arg or ":" in arg) and not arg.startswith((".", "/", "~"))
+        return looks_like_image and any(_is_flag(a, PREDICTION_FLAGS) for a in args[i + 1 :])
+    return False
+
+
+def _has_cog_labels(ref: str) -> bool:
+    """``ref`` names an image on the engine that carries Cog's labels (no pull; a command name that is
+    no image, or no engine at all, means a command)."""
+    import re
+
+    from cogpin import labels as label_names
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._/:@-]*", ref) or ref.endswith((".py", ".sh")):
+        return False
+    try:
+        from cogpin.engine import client
+
+        labels = client().images.get(ref).labels or {}
+    except Exception:  # noqa: BLE001 - not an image, or no engine: a command
+        return False
+    return any(
+        k in labels for k in (label_names.COG_VERSION, label_names.OPENAPI_SCHEMA, label_names.COG_CONFIG)
+    )
+
+
 cli.command(
     "exec",
     context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False},
-    help="Alias of `run`.",
+    help="Run a command in the model's environment, with the project mounted at /src (e.g. `cog exec python`).",
 )(_run_decorators(_run_command))
 
 
@@ -275,6 +396,17 @@ def push(**options: Any) -> None:
 
 
 @cli.command()
+@file_option
+@click.option(
+    "--fix", is_flag=True, help="Apply the safe fixes (the predict: → run: migration, deprecated imports)."
+)
+def doctor(**options: Any) -> None:
+    """Check the project for common problems, as Cog's `cog doctor` does (config, predictor, Python code,
+    Docker, Python, and cog.lock); exit status 1 when an error is found."""
+    _dispatch("doctor", **options)
+
+
+@cli.command()
 @click.argument("registry", required=False)
 @click.option("-u", "--username", default=None, help="User name (asked for when not given).")
 @click.option(
@@ -289,6 +421,11 @@ def login(**options: Any) -> None:
     _dispatch("login", **options)
 
 
+from cogpin.hub.cli import hub  # noqa: E402 - in the order the commands are listed
+
+cli.add_command(hub)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name=_prog_name(), standalone_mode=False)
@@ -301,13 +438,26 @@ def main(argv: list[str] | None = None) -> None:
         click.echo("Aborted.", err=True)
         sys.exit(130)
     except CogpinError as e:
-        click.echo(f"error: {e.message}", err=True)
-        if e.hint:
-            click.echo(f"  hint: {e.hint}", err=True)
-        sys.exit(e.exit_code)
+        _fail(e)
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - no traceback reaches a user (cogpin.failures)
+        from cogpin.failures import translate
+        from cogpin.settings import debug_enabled
+
+        if debug_enabled():
+            import traceback
+
+            traceback.print_exc()
+        _fail(translate(e))
+
+
+def _fail(e: CogpinError) -> None:
+    click.echo(f"error: {e.message}", err=True)
+    if e.hint:
+        click.echo(f"  hint: {e.hint}", err=True)
+    sys.exit(e.exit_code)
 
 
 def _prog_name() -> str:

@@ -22,7 +22,9 @@ def client() -> docker.DockerClient:
     import docker
     from docker.errors import DockerException
 
-    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+    from cogpin.settings import docker_host
+
+    where = docker_host() or "unix:///var/run/docker.sock"
     try:
         c = docker.from_env(timeout=600)
         c.ping()
@@ -64,7 +66,9 @@ def find_buildkit_cli() -> str:
     import subprocess
 
     candidates: list[str] = []
-    explicit = os.environ.get("COGPIN_DOCKER_CLI")
+    from cogpin.settings import docker_cli
+
+    explicit = docker_cli()
     for c in (
         (explicit,) if explicit else ("/usr/bin/docker", shutil.which("docker"), "/usr/local/bin/docker")
     ):
@@ -107,13 +111,3 @@ def find_buildkit_cli() -> str:
         "install the buildx plugin for your docker CLI, or a docker CLI < 23 (Debian's docker.io), or point "
         "COGPIN_DOCKER_CLI at one; or drop the mounts from build.run.",
     )
-
-
-def image_exists(ref: str) -> bool:
-    from docker.errors import ImageNotFound
-
-    try:
-        client().images.get(ref)
-        return True
-    except ImageNotFound:
-        return False

@@ -15,15 +15,3 @@ class CogpinError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  hint: {self.hint}"
-
-
-class NotImplementedYet(CogpinError):
-    """A command that exists in the CLI but is not built yet; exit status 2."""
-
-    exit_code = 2
-
-    def __init__(self, command: str) -> None:
-        super().__init__(
-            f"`cogpin {command}` is not implemented yet.",
-            "follow the project's issues for progress; nothing was done.",
-        )

@@ -253,8 +253,8 @@ def split_pairs(pairs: Iterable[str]) -> tuple[dict[str, list[str]], list[str]]:
 
 
 def load_json_arg(arg: str) -> dict[str, Any]:
-    """``--json``: an inline object, ``@file.json`` or ``@-`` (stdin)."""
-    if arg == "@-":
+    """``--json``: an inline object, ``@file.json``, or ``@-`` / ``-`` (stdin)."""
+    if arg in ("@-", "-"):
         text, where = sys.stdin.read(), "stdin"
     elif arg.startswith("@"):
         p = Path(arg[1:]).expanduser()
@@ -346,3 +346,80 @@ def _describe(prop: Mapping[str, Any]) -> str:
     return {"number": "float", "integer": "int", "boolean": "bool", "string": "str", "object": "JSON"}.get(
         prop.get("type") or "", "any"
     )
+
+
+# ------------------------------------------------------------------------------- before anything is built
+
+
+def static_input_names(root: Path, ref: str, method: str = "predict") -> dict[str, bool] | None:
+    """``{input name: required}`` of ``ref`` ("predict.py:Predictor") read from the source without running
+    it (as Cog reads the schema from the source before any build), or None when the inputs cannot be known
+    for sure (``**kwargs``, a method from a base class of the project, a file that does not parse). An
+    input is required when it has no default (none, or ``Input(...)`` without ``default=``) and its
+    annotation is not optional."""
+    import ast
+
+    file, _, name = ref.partition(":")
+    try:
+        tree = ast.parse((root / file).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError):
+        return None
+    node = next(
+        (
+            n
+            for n in tree.body
+            if isinstance(n, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name
+        ),
+        None,
+    )
+    func: ast.FunctionDef | ast.AsyncFunctionDef | None = None
+    if isinstance(node, ast.ClassDef):
+        methods = {m.name: m for m in node.body if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))}
+        if node.bases and not all(
+            ast.unparse(b).split(".")[-1] in ("BasePredictor", "BaseRunner", "object") for b in node.bases
+        ):
+            return None  # the method may come from a base class of the project
+        func = methods.get("run") if method == "predict" and "run" in methods else methods.get(method)
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        func = node
+    if func is None or func.args.vararg is not None or func.args.kwarg is not None:
+        return None
+    positional = [*func.args.posonlyargs, *func.args.args]
+    defaults: list[ast.expr | None] = [None] * (len(positional) - len(func.args.defaults))
+    defaults += list(func.args.defaults)
+    pairs = list(zip(positional, defaults, strict=True))
+    pairs += list(zip(func.args.kwonlyargs, func.args.kw_defaults, strict=True))
+    if isinstance(node, ast.ClassDef) and pairs:
+        pairs = pairs[1:]  # self
+    out: dict[str, bool] = {}
+    for arg, default in pairs:
+        annotation = ast.unparse(arg.annotation) if arg.annotation is not None else ""
+        optional = "Optional[" in annotation or "None" in annotation.replace("NoneType", "None")
+        no_default = default is None or (
+            isinstance(default, ast.Call)
+            and ast.unparse(default.func).split(".")[-1] == "Input"
+            and not any(k.arg == "default" for k in default.keywords)
+            and not default.args
+        )
+        out[arg.arg] = no_default and not optional
+    return out
+
+
+def check_names_early(
+    pairs: Iterable[str], json_inputs: Mapping[str, Any] | None, names: dict[str, bool] | None
+) -> None:
+    """``unknown input "nope"`` (Cog's words) before any build or container start, from the inputs the
+    source declares (with the required ones missing, as the schema check would say them); the types and
+    the rest are checked against the schema later."""
+    if names is None:
+        return
+    raw, _ = split_pairs(pairs)
+    given = [*(json_inputs or {}), *raw]
+    unknown = [n for n in given if n not in names]
+    if unknown:
+        missing = [n for n, required in names.items() if required and n not in given]
+        raise InputError(
+            [f'unknown input "{n}"' for n in dict.fromkeys(unknown)]
+            + [f'missing required input "{n}"' for n in missing],
+            f"valid inputs are: {', '.join(sorted(names))}" if names else "model does not accept inputs",
+        )

@@ -123,7 +123,7 @@ class OutputWriter:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         self.written.append(target)
-        self.note(f"Written output to {_rel(target, self.cwd)}")
+        self.note(f"Written output to: {_rel(target, self.cwd)}")
         return target
 
     def _write_text(self, text: str) -> None:
@@ -132,13 +132,14 @@ class OutputWriter:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text if text.endswith("\n") or not text else text + "\n", encoding="utf-8")
         self.written.append(target)
-        self.note(f"Written output to {_rel(target, self.cwd)}")
+        self.note(f"Written output to: {_rel(target, self.cwd)}")
 
     # -- entry points
-    def write(self, output: Any, schema: Mapping[str, Any] | None = None) -> None:
-        """The ``output`` field of a succeeded prediction."""
-        out_schema = output_schema(schema)
+    def write(self, output: Any, schema: Mapping[str, Any] | None = None, component: str = "Output") -> None:
+        """The ``output`` field of a succeeded prediction (``component="TrainingOutput"``: a training's)."""
+        out_schema = output_schema(schema, component)
         if output is None:
+            self.note("No output generated")  # Cog's words (scripts grep them)
             return
         if is_data_url(output):
             self._write_file(output, None)
@@ -170,7 +171,7 @@ class OutputWriter:
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
         self.written.append(target)
-        self.note(f"Written output to {_rel(target, self.cwd)}")
+        self.note(f"Written output to: {_rel(target, self.cwd)}")
         return _rel(target, self.cwd)
 
     def write_prediction(self, prediction: Mapping[str, Any]) -> None:

@@ -11,22 +11,24 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
-import os
 import re
 import shutil
 import socket
 import ssl
 import subprocess
-import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cogpin.errors import CogpinError
+from cogpin.fsutil import atomic_write
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 DEFAULT_REGISTRY = "r8.im"
 DOCKER_HUB_KEY = "https://index.docker.io/v1/"
@@ -104,7 +106,9 @@ def _has_host(repo: str) -> bool:
 
 
 def config_dir() -> Path:
-    return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
+    from cogpin.settings import docker_config_dir
+
+    return docker_config_dir()
 
 
 def config_path() -> Path:
@@ -127,16 +131,7 @@ def load_docker_config() -> dict[str, Any]:
 def _write_docker_config(data: Mapping[str, Any]) -> Path:
     p = config_path()
     p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd, tmp = tempfile.mkstemp(prefix="config.json", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent="\t")
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(p, json.dumps(data, indent="\t"), mode=0o600)
     return p
 
 
@@ -413,7 +408,11 @@ def push_events(
 
 
 def push(
-    client: Any, repo: str, tag: str, registry_key: str, on_progress: Callable[[str], None] | None = None
+    client: DockerClient,
+    repo: str,
+    tag: str,
+    registry_key: str,
+    on_progress: Callable[[str], None] | None = None,
 ) -> PushResult:
     """Push ``repo:tag`` (already tagged locally) with the engine; credentials come from Docker's config."""
     from docker.errors import APIError

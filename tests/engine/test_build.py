@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from cogpin.build import BuildOptions, BuiltImage, build_image
+from cogpin.builder import BuildOptions, BuiltImage, build_image
 from cogpin.config import effective_json, load_config
 from cogpin.engine import BuildFailed, client
 
@@ -173,7 +173,7 @@ def test_hello_world_predicts_over_http(hello: tuple[Path, BuiltImage]) -> None:
 
 def test_labels_and_digest_pinned_from(hello: tuple[Path, BuiltImage]) -> None:
     d, built = hello
-    from cogpin.templates.lockview import view
+    from cogpin.lock.view import view
 
     lock = view(d / "cog.lock")
     labels = client().images.get(built.id).labels
@@ -201,7 +201,7 @@ def test_labels_and_digest_pinned_from(hello: tuple[Path, BuiltImage]) -> None:
 
 def test_no_wheel_no_pip_cache_no_requirements_left(hello: tuple[Path, BuiltImage]) -> None:
     d, built = hello
-    from cogpin.templates.lockview import view
+    from cogpin.lock.view import view
 
     probe = (
         "find / -xdev \\( -name '*.whl' -o -path '/root/.cache/pip' -o -name 'cogpin-requirements.txt'"
@@ -343,7 +343,7 @@ def test_invalid_predictor_fails_the_build_with_the_reason(tmp_path: Path) -> No
 def test_hash_mismatch_aborts_with_file_expected_and_actual(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from cogpin.cache import HashMismatch
+    from cogpin.artifacts.cache import HashMismatch
 
     d = tmp_path / "mismatch"
     shutil.copytree(REPO / "examples" / "hello-world", d)
@@ -557,11 +557,11 @@ def test_gpu_build_fails_plainly_without_the_standalone_python(
         'build:\n  gpu: true\n  python_version: "3.11"\npredict: "predict.py:Predictor"\n'
     )
     cli("lock", cwd=d)
-    from cogpin.templates.lockview import view
+    from cogpin.lock.view import view
 
     lock = view(d / "cog.lock")
     assert lock.standalone_python is not None
-    from cogpin.cache import ArtifactCache
+    from cogpin.artifacts.cache import ArtifactCache
     from cogpin.settings import Settings
 
     cache = ArtifactCache(Settings.from_env().cache_dir)

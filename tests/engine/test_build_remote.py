@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from cogpin.build import BuildOptions, BuiltImage, build_image
+from cogpin.builder import BuildOptions, BuiltImage, build_image
+from cogpin.builder.wheels_engine import LABEL
 from cogpin.config import load_config
 from cogpin.engine import client
-from cogpin.engine_wheelhouse import LABEL
 from tests.engine.test_build import predict, serving
 
 pytestmark = pytest.mark.engine
@@ -88,7 +88,7 @@ def wheelhouse_containers() -> list:
 def wheels_in(image_id: str, d: Path) -> list[str]:
     """Wheels, archives and pip caches in the image that its base image does not have (Debian ships
     pip's own wheels)."""
-    from cogpin.templates.lockview import view
+    from cogpin.lock.view import view
 
     probe = "find / -xdev \\( -name '*.whl' -o -name 'python.tar.gz' -o -path '/root/.cache/pip' \\) 2>/dev/null; true"
 

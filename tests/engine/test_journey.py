@@ -218,7 +218,7 @@ def test_predict_list_of_files_written_as_output_i(project, docker_client):
     r = ok(cli("predict", "-i", "image=@input.png", cwd=root))
     assert (root / "output.0.png").read_bytes() == b"\x89PNG\r\n\x1a\nDATA0"
     assert (root / "output.1.png").read_bytes() == b"\x89PNG\r\n\x1a\nDATA1"
-    assert "Written output to output.0.png" in r.stderr
+    assert "Written output to: output.0.png" in r.stderr
 
 
 def test_predict_file_output_never_overwrites_the_input(project):
@@ -229,6 +229,20 @@ def test_predict_file_output_never_overwrites_the_input(project):
     assert (root / "output-2.png").read_bytes() == b"cba"
     ok(cli("predict", "-i", "image=@output.png", "-o", "flipped.png", cwd=root))
     assert (root / "flipped.png").read_bytes() == b"cba"
+
+
+def test_predict_on_the_init_starter_fails_naming_the_output_type(project):
+    """`cog init`'s starter returns None for `-> Path`: `cog predict` says so and exits non-zero."""
+    root = project((REPO / "src" / "cogpin" / "scaffold" / "predict.py").read_text())
+    (root / "input.png").write_bytes(b"\x89PNG\r\n\x1a\nDATA")
+    r = cli("predict", "-i", "image=@input.png", cwd=root)
+    assert r.returncode == 1, r.stderr
+    assert "does not match the declared output type Path: predict() returned None" in r.stderr
+    assert r.stdout == ""
+    r = cli("predict", "--json", '{"image": "data:image/png;base64,iVBORw0KGgo="}', cwd=root)
+    assert r.returncode == 1
+    pred = json.loads(r.stdout)
+    assert pred["status"] == "failed" and "output type Path" in pred["error"]
 
 
 def test_predict_iterator_output_streaming_example(project):
@@ -447,10 +461,7 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     exe = shutil.which("docker-registry")
     assert exe, "docker-registry is not installed (scripts/dev-env up installs it)"
     d = tmp_path_factory.mktemp("registry")
-    htpasswd = subprocess.run(
-        ["htpasswd", "-Bbn", USER, PASSWORD], capture_output=True, text=True, check=True
-    )
-    (d / "htpasswd").write_text(htpasswd.stdout)
+    (d / "htpasswd").write_text(HTPASSWD)
     port = _free_port()
     (d / "config.yml").write_text(
         "version: 0.1\n"

@@ -136,3 +136,15 @@ class TagImageSource:
             mm = ".".join(cuda.split(".")[:2])
             env["NVIDIA_REQUIRE_CUDA"] = f"cuda>={mm} brand=tesla,driver>=470,driver<471"
         return ImageInfo(image, platform, digest, env, python)
+
+
+def write_project(root: Path, build: dict[str, str], reqs: list[str]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    lines = (
+        ["build:"] + [f"  {k}: {v}" for k, v in build.items()] + ["  python_requirements: requirements.txt"]
+    )
+    lines.append('predict: "predict.py:Predictor"')
+    (root / "cog.yaml").write_text("\n".join(lines) + "\n")
+    (root / "requirements.txt").write_text("".join(r + "\n" for r in reqs))
+    (root / "predict.py").write_text("class Predictor:\n    pass\n")
+    return root

@@ -119,12 +119,13 @@ class CogServer:
 
     def wait_prediction(self, pid: str, timeout: float = 20, kind: str = "predictions") -> dict[str, Any]:
         deadline = time.monotonic() + timeout
+        code, body = 0, None
         while time.monotonic() < deadline:
             code, body = self.get(f"/{kind}/{pid}")
             if code == 200 and body["status"] in ("succeeded", "failed", "canceled"):
                 return body
             time.sleep(0.03)
-        raise AssertionError(f"prediction {pid} did not finish")
+        raise AssertionError(f"prediction {pid} did not finish: last {code} {body}\n{self.logs()[-3000:]}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -239,3 +240,20 @@ def receiver():
     r = Receiver()
     yield r
     r.close()
+
+
+def sse_body(port: int, body: dict[str, Any], timeout: float = 20) -> str:
+    """POST with `Accept: text/event-stream`; the whole event stream as text."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request(
+            "POST",
+            "/predictions",
+            body=json.dumps(body),
+            headers={"Accept": "text/event-stream", "Content-Type": "application/json"},
+        )
+        resp = conn.getresponse()
+        assert resp.status == 200, resp.read()
+        return resp.read().decode()
+    finally:
+        conn.close()

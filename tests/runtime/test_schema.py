@@ -65,7 +65,7 @@ OUTPUT_CASES = [
             "type": "object",
             "properties": {
                 "text": {"type": "string", "title": "Text"},
-                "score": {"type": "number", "title": "Score", "default": 1.0},
+                "score": {"type": "number", "title": "Score"},  # no default: Cog renders none for a field
             },
             "required": ["text"],
         },

@@ -56,5 +56,5 @@ def test_scope_outside_prediction_and_emit_metric() -> None:
         warnings.simplefilter("always")
         emit_metric("m", 1)
     assert any(issubclass(w.category, DeprecationWarning) for w in caught)
-    with pytest.raises(ValueError):
+    with pytest.raises(TypeError, match="Invalid metric mode: 'bogus'"):  # Cog's TypeError
         scope.record_metric("x", 1, mode="bogus")

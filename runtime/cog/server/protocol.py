@@ -12,6 +12,8 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+BIG = 1 << 20  # a message this long is marked "big" (its reader may want to give memory back after it)
+
 
 class Raw:
     """A JSON value kept as its encoded bytes (spliced into responses by dumps())."""
@@ -25,22 +27,34 @@ class Raw:
         return json.loads(self.data)
 
 
+_NONCE = os.urandom(6).hex()  # in the placeholders: no string a client sends can look like one
+
+
 def dumps(obj: Any) -> bytes:
-    """json.dumps that splices Raw values in without parsing or re-encoding them."""
+    """json.dumps that splices Raw values in without parsing or re-encoding them (in one pass: each big value
+    is copied once, into the result)."""
     if isinstance(obj, Raw):
-        return obj.data
+        return bytes(obj.data)
     raws: list[bytes] = []
 
     def default(o: Any) -> Any:
         if isinstance(o, Raw):
             raws.append(o.data)
-            return f"\x00cogpin-raw-{len(raws) - 1}\x00"
+            return f"\x00cogpin-raw-{_NONCE}-{len(raws) - 1}\x00"
         return str(o)
 
     text = json.dumps(obj, default=default, separators=(",", ":")).encode()
-    for i, data in enumerate(raws):
-        text = text.replace(b'"\\u0000cogpin-raw-%d\\u0000"' % i, data, 1)
-    return text
+    if not raws:
+        return text
+    pieces: list[bytes] = []
+    pos = 0
+    for i, data in enumerate(raws):  # the placeholders are in the text in the order default() made them
+        marker = b'"\\u0000cogpin-raw-%s-%d\\u0000"' % (_NONCE.encode(), i)
+        at = text.find(marker, pos)
+        pieces += (text[pos:at], data)
+        pos = at + len(marker)
+    pieces.append(text[pos:])
+    return b"".join(pieces)
 
 
 class Channel:
@@ -49,22 +63,45 @@ class Channel:
     def __init__(self, fd: int) -> None:
         self.fd = fd
         self._lock = threading.Lock()
+        self.closed = False
+        self._held: list[bytes] = []
 
-    def send(self, msg: dict[str, Any], attachment: bytes | None = None) -> None:
+    def close(self) -> None:
+        """Close the descriptor once (a second close could hit a descriptor reused meanwhile)."""
+        with self._lock:
+            if self.closed:
+                return
+            self.closed = True
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+
+    def send(self, msg: dict[str, Any], attachment: bytes | None = None, hold: bool = False) -> None:
+        """Write the message (with its attachment). hold=True keeps it back, to go out in one write with
+        the next message (fewer wake-ups of the reader: a sync output travels with its done)."""
         if attachment is not None:
             msg["n"] = len(attachment)
         head = json.dumps(msg, separators=(",", ":"), default=str).encode() + b"\n"
+        pieces = [head] if attachment is None else [head, attachment, b"\n"]
         with self._lock:
-            if attachment is None:
-                self._write(head)
-            elif len(attachment) < 65536:
-                self._write(b"".join((head, attachment, b"\n")))
+            if hold:
+                self._held.extend(pieces)
+                return
+            if self._held:
+                pieces = self._held + pieces
+                self._held = []
+            if len(pieces) == 1:
+                self._write(pieces[0])
+            elif sum(len(p) for p in pieces) < 65536:
+                self._write(b"".join(pieces))
             else:  # no copy of big attachments
-                self._write(head)
-                self._write(attachment)
-                self._write(b"\n")
+                for piece in pieces:
+                    self._write(piece)
 
     def _write(self, data: bytes) -> None:
+        if self.closed:
+            raise BrokenPipeError("the channel is closed")
         view = memoryview(data)
         while view:
             n = os.write(self.fd, view)
@@ -84,6 +121,9 @@ def messages(fd: int) -> Iterator[dict[str, Any]]:
             if line == b"\n":
                 continue
             msg = json.loads(line)
+            if len(line) > BIG:
+                msg["big"] = True
+            del line
             n = msg.get("n")
             if n is not None:
                 data = f.read(n)
@@ -91,7 +131,10 @@ def messages(fd: int) -> Iterator[dict[str, Any]]:
                 if len(data) < n:
                     return
                 msg["raw"] = Raw(data)
-            yield msg
+                del data
+            box = [msg]
+            del msg  # while waiting for the next message, this frame holds none of the last one
+            yield box.pop()
 
 
 def enlarge(fd: int, size: int = 1 << 20) -> None:

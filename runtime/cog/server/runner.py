@@ -1,9 +1,9 @@
-"""The HTTP process's side of the worker: spawning, setup, predictions, slots, faults and restarts."""
+"""The HTTP process's side of the worker: spawning, setup, predictions, slots, faults and restarts
+(the prediction records themselves: cog.server.records)."""
 
 from __future__ import annotations
 
 import collections
-import datetime
 import logging
 import os
 import platform
@@ -14,94 +14,32 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from .. import __version__
-from .protocol import Channel, Raw, enlarge, messages
-from .webhook import WebhookSender
+from .. import metrics as user_metrics
+from . import lifecycle, spool, sse
+from .protocol import Channel, dumps, enlarge, messages
+from .records import Busy, Finished, NotReady, Prediction, now_iso
 
 log = logging.getLogger("cog.server.runner")
-REDACTED = "**********"
 KEEP_FINISHED = 1000  # finished predictions kept for GET /predictions/{id} and idempotent PUT ...
-KEEP_BYTES = int(os.environ.get("COG_KEEP_OUTPUT_BYTES", str(256 << 20)))  # ... within this output budget
+# ... within this budget of bytes (their inputs, logs and outputs together)
+KEEP_BYTES = int(os.environ.get("COG_KEEP_BYTES", os.environ.get("COG_KEEP_OUTPUT_BYTES", str(256 << 20))))
+CANCEL_GRACE = float(os.environ.get("COG_CANCEL_GRACE", "5"))  # then the worker is killed and restarted
+# a worker that ran this long since it was ready starts the restart backoff afresh
+BACKOFF_RESET = float(os.environ.get("COG_RESTART_BACKOFF_RESET", "60"))
 VERSION = {"cogpin_runtime": __version__, "python": platform.python_version()}
-
-
-def now_iso() -> str:
-    return datetime.datetime.now(datetime.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-class Busy(Exception):
-    """All concurrency slots are taken (409)."""
-
-
-class NotReady(Exception):
-    """Setup has not finished or failed (503)."""
-
-
-class Prediction:
-    """A prediction (or training) as the HTTP process sees it; to_json() is Cog's response shape."""
-
-    def __init__(
-        self,
-        kind: str,
-        pid: str,
-        input_echo: dict[str, Any],
-        secrets: list[str],
-        webhook: str | None,
-        events_filter: list[str] | None,
-        context: dict[str, str] | None,
-    ) -> None:
-        self.kind = kind
-        self.id = pid
-        self.input = input_echo
-        self.secrets = [s for s in secrets if s]
-        self.context = context or {}
-        self.output: Any = None
-        self.status = "starting"
-        self.error: str | None = None
-        self.logs: list[str] = []
-        self.created_at = now_iso()
-        self.started_at: str | None = None
-        self.completed_at: str | None = None
-        self.metrics: dict[str, Any] = {}
-        self.size = 0
-        self.done = threading.Event()
-        self.subscribers: list[queue.Queue[tuple[str, Any]]] = []
-        self._t0 = time.monotonic()
-        self.webhook = WebhookSender(webhook, events_filter, self.to_json) if webhook else None
-
-    def redact(self, text: str) -> str:
-        for s in self.secrets:
-            text = text.replace(s, REDACTED)
-        return text
-
-    def to_json(self) -> dict[str, Any]:
-        logs = "".join(self.logs)
-        return {
-            "id": self.id,
-            "input": self.input,
-            "output": self.output,
-            "status": self.status,
-            "error": self.redact(self.error) if self.error else self.error,
-            "logs": self.redact(logs) if self.secrets else logs,
-            "created_at": self.created_at,
-            "started_at": self.started_at,
-            "completed_at": self.completed_at,
-            "metrics": dict(self.metrics),
-        }
-
-    def publish(self, event: str, data: Any) -> None:
-        for q in list(self.subscribers):
-            q.put((event, data))
-        if self.webhook is not None:
-            self.webhook.notify({"log": "logs"}.get(event, event))
 
 
 class Runner:
     def __init__(self, upload_url: str | None = None) -> None:
         self.upload_url = upload_url
         self.lock = threading.RLock()
+        # held from a prediction's answer to its last lifecycle line: a request its client sends after
+        # the answer (POST /shutdown) logs after that prediction's lines, in Cog's order
+        self.lines_in_order = threading.Lock()
         self.state = "STARTING"
         self.setup: dict[str, Any] = {
             "started_at": None,
@@ -116,12 +54,14 @@ class Runner:
         self.has_healthcheck = False
         self.slots = 1
         self.active: dict[str, Prediction] = {}
-        self.finished: collections.OrderedDict[str, Prediction] = collections.OrderedDict()
+        self.finished: collections.OrderedDict[str, tuple[str, bytes]] = collections.OrderedDict()
         self._finished_bytes = 0
         self.proc: subprocess.Popen[bytes] | None = None
         self.chan: Channel | None = None
+        self.pred_chan: Channel | None = None
         self.stopping = False
         self.restarts = 0
+        self.ready_since = 0.0
         self._health_waiters: dict[str, tuple[threading.Event, list[Any]]] = {}
         self._generation = 0
         self.schema_ready = threading.Event()
@@ -136,24 +76,36 @@ class Runner:
             self._setup_logs = []
         ctrl_r, ctrl_w = os.pipe()
         ev_r, ev_w = os.pipe()
+        pred_r, pred_w = os.pipe()  # predictions only: in a sync worker, read by the thread that runs them
         enlarge(ev_w)
+        enlarge(pred_w)
         env = dict(os.environ)
         if self.upload_url:
             env["COGPIN_UPLOAD_URL"] = self.upload_url
         env["PYTHONUNBUFFERED"] = "1"
+        env[spool.ENV] = spool.spool_dir()
+        lifecycle.line(lifecycle.SPAWNING)
+        ref = os.environ.get("COG_PREDICT_TYPE_STUB") or os.environ.get("COG_TRAIN_TYPE_STUB")
+        if ref:
+            lifecycle.line(lifecycle.LOADING, predictor_ref=lifecycle.Shown(ref))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cog.server.worker", str(ctrl_r), str(ev_w)],
-            pass_fds=(ctrl_r, ev_w),
+            [sys.executable, "-m", "cog.server.worker", str(ctrl_r), str(ev_w), str(pred_r)],
+            pass_fds=(ctrl_r, ev_w, pred_r),
             stdin=subprocess.DEVNULL,
             env=env,
             start_new_session=True,
         )
         os.close(ctrl_r)
         os.close(ev_w)
+        os.close(pred_r)
         self.chan = Channel(ctrl_w)
+        self.pred_chan = Channel(pred_w)
         proc = self.proc
         threading.Thread(
-            target=self._read, args=(ev_r, proc, ctrl_w, gen), daemon=True, name="worker-events"
+            target=self._read,
+            args=(ev_r, proc, self.chan, self.pred_chan, gen),
+            daemon=True,
+            name="worker-events",
         ).start()
         timeout = os.environ.get("COG_SETUP_TIMEOUT")
         if timeout and float(timeout) > 0:
@@ -174,8 +126,11 @@ class Runner:
         self.setup.update(status="failed", completed_at=now_iso(), logs="".join(self._setup_logs))
         self.state = "SETUP_FAILED"
         log.error("setup failed: %s", reason)
+        lifecycle.line(lifecycle.INIT_FAILED, logging.ERROR, error=lifecycle.Shown(reason))
 
-    def _read(self, fd: int, proc: subprocess.Popen[bytes], ctrl_w: int, gen: int) -> None:
+    def _read(
+        self, fd: int, proc: subprocess.Popen[bytes], chan: Channel, pred_chan: Channel, gen: int
+    ) -> None:
         try:
             for msg in messages(fd):
                 self._handle(msg)
@@ -188,10 +143,8 @@ class Runner:
         except subprocess.TimeoutExpired:
             proc.kill()
             code = proc.wait()
-        try:
-            os.close(ctrl_w)
-        except OSError:
-            pass
+        chan.close()
+        pred_chan.close()
         self._worker_exited(code, gen)
 
     def _worker_exited(self, code: int, gen: int) -> None:
@@ -199,6 +152,8 @@ class Runner:
         with self.lock:
             victims = list(self.active.values())
             setup_was = self.setup["status"]
+            if not self.stopping:
+                lifecycle.line(lifecycle.WORKER_CRASHED, logging.WARNING)
             if not self.stopping and setup_was == "starting":
                 self._setup_failed(f"the worker process {reason} during setup")
             elif not self.stopping and setup_was == "succeeded":
@@ -209,9 +164,12 @@ class Runner:
         if self.stopping:
             return
         if setup_was == "succeeded":
-            log.error("worker %s; restarting it (setup runs again)", reason)
+            if time.monotonic() - self.ready_since > BACKOFF_RESET:
+                self.restarts = 0  # it ran well for a while: this is not a crash loop
             self.restarts += 1
-            time.sleep(min(0.1 * self.restarts, 2.0))
+            backoff = min(0.1 * self.restarts, 2.0)
+            log.error("worker %s; restart #%d in %gs (setup runs again)", reason, self.restarts, backoff)
+            time.sleep(backoff)
             self.start()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -221,6 +179,8 @@ class Runner:
                 self.chan.send({"t": "stop"})
             except OSError:
                 pass
+        if self.pred_chan is not None:
+            self.pred_chan.close()  # a sync worker waits for its next prediction on this pipe
         if self.proc is not None:
             try:
                 self.proc.wait(timeout)
@@ -236,15 +196,24 @@ class Runner:
             # Model output is kept with its prediction (or setup) and also echoed to the server's own
             # stderr, as Cog does, so `docker logs` and `cog serve` show it (Secrets redacted).
             if pred is not None:
+                self._log_start(pred)
                 pred.logs.append(msg["d"])
-                pred.publish("log", msg["d"])
-                sys.stderr.write(pred.redact(msg["d"]) if pred.secrets else msg["d"])
+                text = pred.redact_stream(msg["d"])
+                pred.log_source = msg.get("s") or pred.log_source
+                if text:
+                    pred.publish("log", {"source": pred.log_source, "data": text})
+                    sys.stderr.write(text)
             elif self.setup["status"] == "starting":
                 self._setup_logs.append(msg["d"])
                 self.setup["logs"] = "".join(self._setup_logs)
                 sys.stderr.write(msg["d"])
             else:
-                sys.stderr.write(msg["d"])
+                # fd-level output while several predictions run cannot be told apart: it goes to the
+                # server log only, with the secrets of every running prediction redacted
+                text = msg["d"]
+                for other in list(self.active.values()):
+                    text = other.redact(text)
+                sys.stderr.write(text)
         elif t == "output" and pred is not None:
             value = msg["raw"]
             if msg.get("i") is None:
@@ -256,12 +225,11 @@ class Runner:
                 pred.output.append(value)
                 pred.publish("output", {"chunk": value, "index": msg["i"]})
         elif t == "start" and pred is not None:
-            pred.status = "processing"
-            pred.started_at = now_iso()
-            pred.publish("start", None)
+            self._started(pred)
         elif t == "metric" and pred is not None:
-            pred.metrics[msg["name"]] = msg["value"]
-            pred.publish("metric", {"name": msg["name"], "value": msg["value"]})
+            mode = msg.get("mode") or "replace"
+            user_metrics.apply(pred.metrics, msg["name"], msg["value"], mode)  # dot paths nest, as in Cog
+            pred.publish("metric", {"name": msg["name"], "value": msg["value"], "mode": mode})
         elif t == "done" and pred is not None:
             self._finish(pred, msg["status"], msg.get("error"), msg.get("metrics") or {})
         elif t == "schema":
@@ -271,6 +239,7 @@ class Runner:
             self.has_healthcheck = bool(msg.get("healthcheck"))
             self.slots = max_concurrency() if self.is_async else 1
             self.schema_ready.set()
+            lifecycle.line(lifecycle.RUNNING_SETUP)
         elif t == "setup":
             with self.lock:
                 if self.setup["status"] != "starting":
@@ -280,6 +249,15 @@ class Runner:
                         status="succeeded", completed_at=now_iso(), logs="".join(self._setup_logs)
                     )
                     self.state = "READY"
+                    self.ready_since = time.monotonic()
+                    lifecycle.line(lifecycle.SETUP_COMPLETE)
+                    mode = (
+                        "predict"
+                        if self.schema and "/predictions" in self.schema.get("paths", {})
+                        else "train"
+                    )
+                    lifecycle.line(lifecycle.SERVER_READY, num_slots=self.slots, mode=mode)
+                    lifecycle.line(lifecycle.ACCEPTING)
                 else:
                     self._setup_failed(msg.get("error") or "setup failed")
         elif t == "health":
@@ -287,6 +265,22 @@ class Runner:
             if waiter is not None:
                 waiter[1].append(msg)
                 waiter[0].set()
+
+    def _started(self, pred: Prediction) -> None:
+        with self.lock:
+            if self.active.get(pred.id) is not pred or pred.started_at is not None:
+                return
+            pred.status = "processing"
+            pred.started_at = now_iso()
+        pred.publish("start", None)
+
+    @staticmethod
+    def _log_start(pred: Prediction) -> None:
+        """Cog's "Starting prediction" line, written before the prediction's first log line or after its
+        answer, never between the request and the answer (a log write there cost ~0.3 ms of latency)."""
+        if not pred.start_logged:
+            pred.start_logged = True
+            lifecycle.line(lifecycle.STARTING_PREDICTION, prediction_id=lifecycle.Shown(pred.id))
 
     def _finish(self, pred: Prediction, status: str, error: str | None, metrics: dict[str, Any]) -> None:
         with self.lock:
@@ -298,21 +292,55 @@ class Runner:
             pred.error = error
             pred.completed_at = now_iso()
             del self.active[pred.id]  # the slot is free before anyone hears of the result
-            pred.size = _output_size(pred.output)
-            self.finished[pred.id] = pred
-            self._finished_bytes += pred.size
+            held = pred.redact_stream("", final=True)
+            pred.final = dumps(pred._json())
+            # kept as (kind, JSON bytes): exact in the byte budget, and nothing for the GC to scan
+            self.finished[pred.id] = (pred.kind, pred.final)
+            self._finished_bytes += len(pred.final)
             while len(self.finished) > 1 and (
                 len(self.finished) > KEEP_FINISHED or self._finished_bytes > KEEP_BYTES
             ):
-                _, old = self.finished.popitem(last=False)
-                self._finished_bytes -= old.size
-        pred.done.set()
-        pred.publish("completed", None)
+                _, (_, old) = self.finished.popitem(last=False)
+                self._finished_bytes -= len(old)
+            if self._finished_bytes > KEEP_BYTES and not pred.polled:
+                # alone larger than the budget, and its client already has it (sync) or a webhook will
+                del self.finished[pred.id]
+                self._finished_bytes -= len(pred.final)
+        if pred.spooled:  # files the worker did not take (it failed or crashed first)
+            spool.discard(pred.spooled)
+        if held:
+            self._log_start(pred)
+            pred.publish("log", {"source": pred.log_source, "data": held})
+            sys.stderr.write(held)
+        with self.lines_in_order:
+            if pred.answer is not None and pred.final is not None:
+                pred.unanswered = pred.answer(pred.final)  # before done: the handler writes only the rest
+            pred.done.set()
+            pred.publish("completed", None)
+            self._log_end(pred, status, error)
+
+    def _log_end(self, pred: Prediction, status: str, error: str | None) -> None:
+        """Cog's lines for a prediction that ended (after its answer is out)."""
+        if pred.started_at is not None:
+            self._log_start(pred)
+        pid = lifecycle.Shown(pred.id)
+        if status == "succeeded":
+            lifecycle.line(lifecycle.SUCCEEDED, prediction_id=pid, predict_time=pred.metrics["predict_time"])
+        elif status == "failed":
+            lifecycle.line(
+                lifecycle.FAILED, prediction_id=pid, error=lifecycle.Shown(pred.redact(error or ""))
+            )
+        else:
+            lifecycle.line(lifecycle.CANCELLED, prediction_id=pid)
 
     # ------------------------------------------------------------ requests
-    def get(self, pid: str) -> Prediction | None:
+    def get(self, pid: str) -> Prediction | Finished | None:
         with self.lock:
-            return self.active.get(pid) or self.finished.get(pid)
+            pred = self.active.get(pid)
+            if pred is not None:
+                return pred
+            kept = self.finished.get(pid)
+        return Finished(pid, kept[0], kept[1]) if kept is not None else None
 
     def submit(
         self,
@@ -324,6 +352,10 @@ class Runner:
         webhook: str | None,
         events_filter: list[str] | None,
         context: dict[str, str] | None,
+        polled: bool = False,
+        answer: Callable[[bytes], bytes | None] | None = None,
+        subscriber: queue.Queue[tuple[str, Any]] | None = None,
+        spooled: list[str] | None = None,
     ) -> Prediction:
         with self.lock:
             if self.state != "READY" or self.stopping:
@@ -331,14 +363,30 @@ class Runner:
             if len(self.active) >= self.slots:
                 raise Busy()
             pred = Prediction(kind, pid or uuid.uuid4().hex, echo, secrets, webhook, events_filter, context)
+            pred.polled = polled
+            pred.spooled = spooled or []
+            pred.answer = answer
+            if self.streaming and sse.history_capacity() > 0:
+                pred.history = collections.deque(maxlen=sse.history_capacity())
+            if subscriber is not None:  # before the worker can produce any event
+                pred.subscribers.append(subscriber)
             self.active[pred.id] = pred
-            chan = self.chan
+            chan = self.pred_chan
         msg = {"t": "predict", "id": pred.id, "kind": kind, "input": cleaned, "context": context or {}}
         try:
-            assert chan is not None
+            if chan is None:
+                raise OSError("no channel")
+            if not self.is_async:  # the sync worker is idle (one slot): it starts this prediction now
+                self._started(pred)  # (before the hand-over: its first log must not come before this)
             chan.send(msg)
         except OSError:
             self._finish(pred, "failed", "the worker process is not running", {})
+        except Exception as e:  # noqa: BLE001 - whatever fails between taking the slot and the worker having
+            # the prediction frees the slot and fails that prediction only
+            log.exception("could not hand prediction %r to the worker", pred.id)
+            self._finish(
+                pred, "failed", f"could not hand the prediction to the worker: {type(e).__name__}", {}
+            )
         return pred
 
     def cancel(self, pid: str) -> bool:
@@ -347,11 +395,37 @@ class Runner:
             known = pred is not None or pid in self.finished
             chan = self.chan
         if pred is not None and chan is not None:
+            if not pred.cancel_requested:
+                lifecycle.line(lifecycle.CANCELLING, prediction_id=lifecycle.Shown(pid))
             try:
                 chan.send({"t": "cancel", "id": pid})
             except OSError:
                 pass
+            if not pred.cancel_requested:
+                pred.cancel_requested = True
+                t = threading.Timer(CANCEL_GRACE, self._escalate_cancel, args=(pred, self.proc))
+                t.daemon = True
+                t.start()
         return known
+
+    def _escalate_cancel(self, pred: Prediction, proc: subprocess.Popen[bytes] | None) -> None:
+        """A prediction still running CANCEL_GRACE seconds after its cancel (a long C call, a model that
+        ignores the signal): it is canceled, and the worker killed and restarted (setup runs again). An
+        async worker is only killed when that prediction is the only one it runs."""
+        with self.lock:
+            if self.active.get(pred.id) is not pred or self.proc is not proc or proc is None:
+                return
+            if len(self.active) > 1:
+                log.warning("prediction %r ignores its cancel; other predictions run, so it is left", pred.id)
+                return
+            self.state = "STARTING"  # nothing new goes to the worker about to be killed
+        log.warning(
+            "prediction %r still running %gs after its cancel: killing the worker (it restarts)",
+            pred.id,
+            CANCEL_GRACE,
+        )
+        self._finish(pred, "canceled", None, {})
+        proc.kill()
 
     def health(self) -> dict[str, Any]:
         with self.lock:
@@ -379,16 +453,11 @@ class Runner:
             return False, "the worker process is not running"
         if not ev.wait(timeout):
             self._health_waiters.pop(nonce, None)
-            return False, f"healthcheck timed out after {timeout:g}s"
+            return (
+                False,
+                f"Healthcheck failed: user-defined healthcheck timed out after {timeout:.1f} seconds",
+            )
         return bool(box[0]["ok"]), box[0].get("error")
-
-
-def _output_size(output: Any) -> int:
-    if isinstance(output, Raw):
-        return len(output.data)
-    if isinstance(output, list):
-        return sum(_output_size(o) for o in output)
-    return 0
 
 
 def max_concurrency() -> int:

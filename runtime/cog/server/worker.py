@@ -1,6 +1,6 @@
 """The worker process: imports the model, runs setup() once and predict() per request.
 
-Started by the HTTP process as `python -m cog.server.worker CTRL_FD EVENT_FD`. File descriptors 1 and 2 are
+Started by the HTTP process as `python -m cog.server.worker CTRL_FD EVENT_FD PREDICT_FD`. File descriptors 1 and 2 are
 pipes read here, so everything model code writes (print, logging, C extensions, subprocesses) becomes the
 logs of the running prediction (or of setup).
 """
@@ -9,155 +9,36 @@ from __future__ import annotations
 
 import contextvars
 import ctypes
-import fcntl
+import gc
 import inspect
 import io
 import itertools
 import os
-import queue
-import select
 import shutil
 import signal
-import struct
 import sys
 import tempfile
-import termios
 import threading
+import time
 import traceback
 import typing
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any
 
-from .. import files
 from ..exceptions import CancelationException
+from ..output_check import OutputTypeError, check_output, item_type
 from ..predictor import LoadedPredictor, load_object
-from ..schema import is_file, is_path, is_union, openapi_schema
+from ..schema import is_file, is_path, openapi_schema
 from ..scope import Scope, reset_scope, set_scope
-from ..signature import Param, inputs_of
-from ..types import Path, Secret
-from .protocol import Channel, Raw, dumps, messages
+from ..signature import Param, inputs_of, return_type_of
+from ..types import Path
+from .capture import Attributed, LogCapture, _current_id, attribute_subprocesses
+from .codec import coerce, encode
+from .memory import give_memory_back, tune_malloc
+from .protocol import Channel, dumps, messages
 
 if TYPE_CHECKING:
     import asyncio
-
-_current_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("cog_prediction_id", default=None)
-SENTINEL = b"\x00__cogpin_flush__\x00"
-
-
-class LogCapture:
-    """fds 1/2 → pipes read by threads; data goes to the single active prediction or to setup/server logs."""
-
-    def __init__(self, chan: Channel) -> None:
-        self.chan = chan
-        self.active: list[str] = []
-        self.seen = {1: threading.Event(), 2: threading.Event()}
-        self.busy = {1: False, 2: False}
-        self.read_fds: dict[int, int] = {}
-        sys.stdout.flush()
-        sys.stderr.flush()
-        for fd, name in ((1, "stdout"), (2, "stderr")):
-            r, w = os.pipe()
-            os.dup2(w, fd)
-            os.close(w)
-            self.read_fds[fd] = r
-            threading.Thread(target=self._pump, args=(fd, r, name), daemon=True).start()
-        sys.stdout = _Stream("stdout", sys.stdout, chan)  # type: ignore[assignment]
-        sys.stderr = _Stream("stderr", sys.stderr, chan)  # type: ignore[assignment]
-
-    def _pump(self, fd: int, r: int, name: str) -> None:
-        # poll first, then mark busy, then read: data is either still in the pipe (FIONREAD > 0) or being
-        # handled (busy), so flush() never misses output in between.
-        poller = select.poll()
-        poller.register(r, select.POLLIN | select.POLLHUP)
-        while True:
-            poller.poll()
-            self.busy[fd] = True
-            try:
-                data = os.read(r, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            if SENTINEL in data:
-                data = data.replace(SENTINEL, b"")
-                self.seen[fd].set()
-            if data:
-                target = self.active[0] if len(self.active) == 1 else None
-                self.chan.send({"t": "log", "id": target, "s": name, "d": data.decode("utf-8", "replace")})
-            self.busy[fd] = False
-
-    def flush(self) -> None:
-        """Make sure output written to fds 1/2 so far has been forwarded."""
-        try:
-            sys.__stdout__.flush() if sys.__stdout__ else None
-            sys.__stderr__.flush() if sys.__stderr__ else None
-            _libc_fflush()
-        except Exception:  # noqa: BLE001
-            pass
-        pending = [fd for fd, r in self.read_fds.items() if _pending(r) or self.busy[fd]]
-        for fd in pending:
-            self.seen[fd].clear()
-            os.write(fd, SENTINEL)
-        for fd in pending:
-            self.seen[fd].wait(2.0)
-
-
-def _pending(fd: int) -> int:
-    buf = fcntl.ioctl(fd, termios.FIONREAD, b"\0\0\0\0")
-    return int(struct.unpack("i", buf)[0])
-
-
-_libc: Any = None
-
-
-def _libc_fflush() -> None:
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None)
-    _libc.fflush(None)
-
-
-class _Stream(io.TextIOBase):
-    """sys.stdout/sys.stderr: text written inside a prediction goes straight to that prediction's logs."""
-
-    def __init__(self, name: str, fallback: Any, chan: Channel) -> None:
-        self.name = name
-        self._fallback = fallback
-        self._chan = chan
-
-    def write(self, s: str) -> int:
-        pid = _current_id.get()
-        if pid is None:
-            n = self._fallback.write(s)
-            if "\n" in s:
-                self._fallback.flush()
-            return n
-        if s:
-            self._chan.send({"t": "log", "id": pid, "s": self.name, "d": s})
-        return len(s)
-
-    def flush(self) -> None:
-        self._fallback.flush()
-
-    def fileno(self) -> int:
-        return int(self._fallback.fileno())
-
-    def isatty(self) -> bool:
-        return False
-
-    @property
-    def encoding(self) -> str:  # type: ignore[override]
-        return "utf-8"
-
-    def writable(self) -> bool:
-        return True
-
-    @property
-    def buffer(self) -> Any:  # binary writes go to the fd, which is captured too
-        return self._fallback.buffer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._fallback, name)
 
 
 class Worker:
@@ -167,11 +48,15 @@ class Worker:
         self.predictor: LoadedPredictor | None = None
         self.trainer: LoadedPredictor | None = None
         self.params: dict[str, list[Param]] = {}
+        self.returns: dict[str, Any] = {}  # the declared output type per kind
+        self.file_params: dict[str, set[str]] = {}  # inputs that are files (fetched from URLs)
         self.upload_url = os.environ.get("COGPIN_UPLOAD_URL") or None
-        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.tasks: dict[str, asyncio.Task[Any]] = {}
         self.running_sync: str | None = None
+        self.sync_lock = threading.Lock()
+        self.early_cancels: set[str] = set()  # canceled before they started
+        self.trim = False  # a big request came: give its memory back to the system when idle
         self.cancel_sync: str | None = None
         self.main_thread = threading.main_thread()
 
@@ -183,9 +68,13 @@ class Worker:
             if predict_ref:
                 self.predictor = LoadedPredictor(load_object(predict_ref), "predict")
                 self.params["predict"] = inputs_of(self.predictor.fn)
+                self.returns["predict"] = return_type_of(self.predictor.fn)
+                self.file_params["predict"] = {p.name for p in self.params["predict"] if _has_file(p.type)}
             if train_ref:
                 self.trainer = LoadedPredictor(load_object(train_ref), "train")
                 self.params["train"] = inputs_of(self.trainer.fn)
+                self.returns["train"] = return_type_of(self.trainer.fn)
+                self.file_params["train"] = {p.name for p in self.params["train"] if _has_file(p.type)}
             if self.predictor is None and self.trainer is None:
                 raise RuntimeError("no predictor: set COG_PREDICT_TYPE_STUB (e.g. predict.py:Predictor)")
             schema = openapi_schema(
@@ -243,36 +132,72 @@ class Worker:
 
     # ---------------------------------------------------------------- control
     def control(self, fd: int) -> None:
+        """Cancel, health and stop messages (predictions come on a pipe of their own)."""
         for msg in messages(fd):
             t = msg.get("t")
-            if t == "predict":
-                if self.loop is not None:
-                    self.loop.call_soon_threadsafe(self._start_task, msg)
-                else:
-                    self.queue.put(msg)
-            elif t == "cancel":
+            if t == "cancel":
                 self._cancel(msg["id"])
             elif t == "health":
                 threading.Thread(target=self._health, args=(msg,), daemon=True).start()
             elif t == "stop":
                 break
-        # the HTTP process went away or asked us to stop
+        # the HTTP process went away or asked us to stop (it also closes the predictions pipe)
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self.loop.stop)
-        else:
-            self.queue.put(None)
+
+    def predictions(self, fd: int) -> Iterator[dict[str, Any]]:
+        for msg in messages(fd):
+            if msg.get("t") != "predict":
+                continue
+            if msg.pop("big", False):
+                self.trim = True
+            box = [msg]
+            del msg  # (see messages())
+            yield box.pop()
+
+    def feed_loop(self, fd: int) -> None:
+        assert self.loop is not None
+        for msg in self.predictions(fd):
+            self.loop.call_soon_threadsafe(self._start_task, msg)
+            del msg
+        self.loop.call_soon_threadsafe(self.loop.stop)
 
     def _cancel(self, pid: str) -> None:
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self._cancel_task, pid)
-        elif self.running_sync == pid:
-            self.cancel_sync = pid
-            signal.pthread_kill(self.main_thread.ident or 0, signal.SIGUSR1)
+            return
+        with self.sync_lock:
+            if self.running_sync == pid:
+                self.cancel_sync = pid
+                signal.pthread_kill(self.main_thread.ident or 0, signal.SIGUSR1)
+            else:  # still queued: it is canceled when its turn comes
+                if len(self.early_cancels) > 1000:
+                    self.early_cancels.clear()
+                self.early_cancels.add(pid)
+                return
+        threading.Thread(target=self._resignal, args=(pid,), daemon=True).start()
+
+    def _resignal(self, pid: str) -> None:
+        """Send the cancel signal again until its handler has run. A signal that lands after the model's
+        last bytecode but before a blocking call (time.sleep, a read) only sets a flag: Python acts on it when
+        that call returns, so one signal can be lost for the length of the call."""
+        delay = 0.02
+        while True:
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+            with self.sync_lock:
+                if self.running_sync != pid or self.cancel_sync != pid:
+                    return  # handled (the handler clears cancel_sync), or the prediction ended
+                signal.pthread_kill(self.main_thread.ident or 0, signal.SIGUSR1)
 
     def _cancel_task(self, pid: str) -> None:
         task = self.tasks.get(pid)
         if task is not None:
             task.cancel()
+        else:  # the cancel overtook its prediction (they come on different pipes)
+            if len(self.early_cancels) > 1000:
+                self.early_cancels.clear()
+            self.early_cancels.add(pid)
 
     def _on_sigusr1(self, signum: int, frame: Any) -> None:
         if self.running_sync is not None and self.cancel_sync == self.running_sync:
@@ -293,10 +218,10 @@ class Worker:
                         result = asyncio.run_coroutine_threadsafe(result, self.loop).result()
                     else:
                         result = asyncio.run(result)
-                if result is False:
-                    ok, error = False, "healthcheck returned False"
+                if result is False:  # Cog's words (coglet's predictor.rs)
+                    ok, error = False, "Healthcheck failed: user-defined healthcheck returned False"
         except BaseException as e:  # noqa: BLE001
-            ok, error = False, f"{type(e).__name__}: {e}"
+            ok, error = False, f"Healthcheck failed: {type(e).__name__}: {e}"
         self.chan.send({"t": "health", "nonce": msg.get("nonce"), "ok": ok, "error": error})
 
     # ---------------------------------------------------------------- predictions
@@ -310,12 +235,10 @@ class Worker:
         kwargs: dict[str, Any] = {}
         for p in self.params.get(kind, []):
             if p.name in raw:
-                kwargs[p.name] = _coerce(p.type, raw[p.name], tmp, p.name)
+                kwargs[p.name] = coerce(p.type, raw[p.name], tmp, p.name)
             elif not p.field.required:
                 default = p.field.default
-                kwargs[p.name] = (
-                    _coerce(p.type, default, tmp, p.name) if isinstance(default, str) else default
-                )
+                kwargs[p.name] = coerce(p.type, default, tmp, p.name) if isinstance(default, str) else default
             else:
                 raise ValueError(f"missing required input {p.name!r}")
         return kwargs
@@ -325,50 +248,75 @@ class Worker:
         self.capture.active.append(pid)
 
         def on_metric(name: str, value: Any, mode: str) -> None:
-            self.chan.send({"t": "metric", "id": pid, "name": name, "value": value})
+            self.chan.send({"t": "metric", "id": pid, "name": name, "value": value, "mode": mode})
 
         scope = Scope(msg.get("context") or {}, on_metric)
         # created on first use (by a file input): most predictions never touch the disk
         tmp = os.path.join(tempfile.gettempdir(), f"cog-input-{os.getpid()}-{next(_counter)}")
-        self.chan.send({"t": "start", "id": pid})
+        if self.loop is not None:  # a sync prediction starts when the server hands it over (it marks it)
+            self.chan.send({"t": "start", "id": pid})
         return pid, scope, tmp
 
     def _end(self, pid: str, scope: Scope, tmp: str, status: str, error: str | None) -> None:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
+        self.capture.finish_children(pid)
         self.capture.flush()
         try:
             self.capture.active.remove(pid)
         except ValueError:
             pass
-        self.chan.send({"t": "done", "id": pid, "status": status, "error": error, "metrics": scope.metrics})
+        metrics = scope.metrics.values  # JSON already (cog.metrics)
+        self.chan.send({"t": "done", "id": pid, "status": status, "error": error, "metrics": metrics})
+        if self.trim and self.loop is not None and not self.capture.active:
+            self.trim = False  # async: the last prediction is done (a sync worker trims in its loop)
+            self.loop.call_soon(give_memory_back)  # after this task's frame is gone
 
     def _emit(self, pid: str, value: Any, index: int | None) -> None:
-        self.chan.send({"t": "output", "id": pid, "i": index}, dumps(encode(value, self.upload_url)))
+        # a single output goes out with the done message that follows it (an iterator's items stream)
+        data = dumps(encode(value, self.upload_url))
+        self.chan.send({"t": "output", "id": pid, "i": index}, data, hold=index is None)
+
+    def _emit_result(self, pid: str, result: Any, rtype: Any) -> None:
+        """An iterator's items stream one by one (each checked against the item type); a single value goes
+        out with the done message."""
+        if _is_iterator(result):
+            each = item_type(rtype)
+            for i, item in enumerate(result):
+                self._emit(pid, check_output(each, item, i), i)
+        else:
+            self._emit(pid, check_output(rtype, result), None)
 
     def run_sync(self, msg: dict[str, Any]) -> None:
         pid, scope, tmp = self._begin(msg)
         status, error = "succeeded", None
         token = set_scope(scope)
         id_token = _current_id.set(pid)
-        self.running_sync = pid
+        # model code may have changed SIGUSR1 (say, to SIG_IGN) in an earlier prediction
+        signal.signal(signal.SIGUSR1, self._on_sigusr1)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
         try:
+            with self.sync_lock:
+                self.running_sync = pid
+                early = pid in self.early_cancels
+                self.early_cancels.discard(pid)
+            if early:
+                raise CancelationException()
             lp = self._target(msg.get("kind", "predict"))
             kwargs = self._prepare(msg.get("kind", "predict"), msg.get("input") or {}, tmp)
             result = lp.fn(**kwargs)
-            if _is_iterator(result):
-                for i, item in enumerate(result):
-                    self._emit(pid, item, i)
-            else:
-                self._emit(pid, result, None)
+            self._emit_result(pid, result, self.returns.get(msg.get("kind", "predict")))
         except CancelationException:
             status = "canceled"
         except BaseException as e:  # noqa: BLE001 - SystemExit and friends fail the prediction only
             status, error = "failed", _error_text(e)
-            traceback.print_exc()
+            _print_error(e)
         finally:
-            self.running_sync = None
-            self.cancel_sync = None
+            # a cancel arriving now is too late: held back until the next prediction (which ignores it)
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+            with self.sync_lock:
+                self.running_sync = None
+                self.cancel_sync = None
             _current_id.reset(id_token)
             reset_scope(token)
         self._end(pid, scope, tmp, status, error)
@@ -376,50 +324,66 @@ class Worker:
     def _start_task(self, msg: dict[str, Any]) -> None:
         assert self.loop is not None
         ctx = contextvars.copy_context()
-        task = (
-            self.loop.create_task(self.run_async(msg), context=ctx) if sys.version_info >= (3, 11) else None
-        )
+        begun = self._begin(msg)
+        coro = Attributed(self.run_async(msg, *begun), msg["id"], self.capture)
+        task = self.loop.create_task(coro, context=ctx) if sys.version_info >= (3, 11) else None
         if task is None:
-            task = ctx.run(self.loop.create_task, self.run_async(msg))
+            task = ctx.run(self.loop.create_task, coro)
         self.tasks[msg["id"]] = task
+        if msg["id"] in self.early_cancels:
+            self.early_cancels.discard(msg["id"])
+            task.cancel()
+        # every task reports its end here, also one canceled before its first step (its body never runs)
+        task.add_done_callback(lambda t: self._task_done(begun, t))
 
-    async def run_async(self, msg: dict[str, Any]) -> None:
+    def _task_done(self, begun: tuple[str, Scope, str], task: asyncio.Task[Any]) -> None:
+        pid, scope, tmp = begun
+        self.tasks.pop(pid, None)
+        if task.cancelled():
+            status, error = "canceled", None
+        elif task.exception() is not None:
+            status, error = "failed", _error_text(task.exception())  # type: ignore[arg-type]
+        else:
+            status, error = task.result()
+        self._end(pid, scope, tmp, status, error)
+
+    async def run_async(
+        self, msg: dict[str, Any], pid: str, scope: Scope, tmp: str
+    ) -> tuple[str, str | None]:
         import asyncio
 
-        pid, scope, tmp = self._begin(msg)
-        status, error = "succeeded", None
         set_scope(scope)
         _current_id.set(pid)
         try:
-            lp = self._target(msg.get("kind", "predict"))
-            assert self.loop is not None
-            kwargs = await self.loop.run_in_executor(
-                None, self._prepare, msg.get("kind", "predict"), msg.get("input") or {}, tmp
-            )
+            kind = msg.get("kind", "predict")
+            lp = self._target(kind)
+            raw = msg.get("input") or {}
+            if self.file_params.get(kind, set()) & raw.keys():
+                # downloads run on a thread of their own: a hung one never holds up other predictions
+                kwargs = await _in_thread(self._prepare, kind, raw, tmp)
+            else:
+                kwargs = self._prepare(kind, raw, tmp)
             result = lp.fn(**kwargs)
             if inspect.iscoroutine(result):
                 result = await result
+            rtype = self.returns.get(kind)
             if inspect.isasyncgen(result) or isinstance(result, AsyncIterator):
+                each = item_type(rtype)
                 i = 0
                 async for item in result:
-                    self._emit(pid, item, i)
+                    self._emit(pid, check_output(each, item, i), i)
                     i += 1
-            elif _is_iterator(result):
-                for i, item in enumerate(result):
-                    self._emit(pid, item, i)
             else:
-                self._emit(pid, result, None)
+                self._emit_result(pid, result, rtype)
         except (asyncio.CancelledError, CancelationException):
-            status = "canceled"
+            return "canceled", None
         except BaseException as e:  # noqa: BLE001
-            status, error = "failed", _error_text(e)
-            traceback.print_exc()
-        finally:
-            self.tasks.pop(pid, None)
-        self._end(pid, scope, tmp, status, error)
+            _print_error(e)
+            return "failed", _error_text(e)
+        return "succeeded", None
 
     # ---------------------------------------------------------------- main
-    def serve(self, ctrl_fd: int) -> None:
+    def serve(self, ctrl_fd: int, predict_fd: int) -> None:
         p = self.predictor or self.trainer
         assert p is not None
         if p.is_async:
@@ -427,27 +391,56 @@ class Worker:
 
             self.loop = asyncio.new_event_loop()
             asyncio.set_event_loop(self.loop)
+            attribute_subprocesses(self.capture)
         if not self.setup():
             return
+        gc.freeze()  # what setup loaded (the model) is never scanned by the garbage collector again
         threading.Thread(target=self.control, args=(ctrl_fd,), daemon=True).start()
         if self.loop is not None:
+            threading.Thread(target=self.feed_loop, args=(predict_fd,), daemon=True).start()
             self.loop.run_forever()
             return
+        # sync: this thread reads the predictions itself (no hand-over between threads per request)
         signal.signal(signal.SIGUSR1, self._on_sigusr1)
-        while True:
-            try:
-                msg = self.queue.get()
-            except CancelationException:
-                continue
-            if msg is None:
-                return
+        for msg in self.predictions(predict_fd):
             try:
                 self.run_sync(msg)
             except CancelationException:  # a cancel that arrived just after the prediction ended
                 pass
+            del msg  # before giving memory back: a big input is no longer referenced
+            if self.trim:
+                self.trim = False
+                give_memory_back()
 
 
 _counter = itertools.count()
+
+
+def _has_file(tp: Any) -> bool:
+    return is_path(tp) or is_file(tp) or any(_has_file(a) for a in typing.get_args(tp))
+
+
+def _in_thread(fn: Any, *args: Any) -> Any:
+    """Run fn on a new daemon thread; an awaitable of its result (abandoned, not joined, when canceled)."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    future = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():
+            future.set_result(value) if ok else future.set_exception(value)
+
+    def run() -> None:
+        try:
+            value = fn(*args)
+        except BaseException as e:  # noqa: BLE001 - handed to the prediction
+            loop.call_soon_threadsafe(settle, False, e)
+        else:
+            loop.call_soon_threadsafe(settle, True, value)
+
+    threading.Thread(target=run, daemon=True, name="cog-input-files").start()
+    return future
 
 
 def _die_with_parent() -> None:
@@ -472,6 +465,14 @@ def _is_iterator(value: Any) -> bool:
     return inspect.isgenerator(value) or isinstance(value, Iterator)
 
 
+def _print_error(e: BaseException) -> None:
+    """Into the prediction's logs: the traceback of model code; just the message for a wrong output type."""
+    if isinstance(e, OutputTypeError):
+        print(f"error: {e}", file=sys.stderr)
+    else:
+        traceback.print_exc()
+
+
 def _error_text(e: BaseException) -> str:
     if isinstance(e, SystemExit):
         return f"prediction called sys.exit({e.code!r})"
@@ -479,69 +480,17 @@ def _error_text(e: BaseException) -> str:
     return text if text else type(e).__name__
 
 
-def _coerce(tp: Any, value: Any, tmp: str, name: str) -> Any:
-    if value is None:
-        return None
-    if is_union(tp):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1:
-            return _coerce(args[0], value, tmp, name)
-        return value
-    origin = typing.get_origin(tp)
-    if origin is list:
-        (arg,) = typing.get_args(tp) or (Any,)
-        return [_coerce(arg, v, tmp, f"{name}.{i}") for i, v in enumerate(value)]
-    if tp is Secret:
-        return Secret(value)
-    if is_path(tp) and isinstance(value, str):
-        os.makedirs(tmp, exist_ok=True)
-        sub = tempfile.mkdtemp(dir=tmp)
-        return Path(files.fetch(value, sub, name))
-    if is_file(tp) and isinstance(value, str):
-        os.makedirs(tmp, exist_ok=True)
-        sub = tempfile.mkdtemp(dir=tmp)
-        return open(files.fetch(value, sub, name), "rb")  # noqa: SIM115 - the model owns the file object
-    if tp is float and isinstance(value, int):
-        return float(value)
-    return value
-
-
-def encode(value: Any, upload_url: str | None) -> Any:
-    """Model output → JSON: files become data URLs (or uploads), BaseModels objects, enums values."""
-    from ..model import BaseModel
-
-    if value is None or isinstance(value, (str, int, float, bool)):
-        return value
-    if files.is_file_output(value):
-        url = files.encode_file(value, upload_url)
-        return Raw(url) if isinstance(url, bytes) else url  # bytes: already a JSON string
-    if isinstance(value, BaseModel):
-        return {k: encode(v, upload_url) for k, v in value.dict().items()}
-    if isinstance(value, dict):
-        return {str(k): encode(v, upload_url) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [encode(v, upload_url) for v in value]
-    if isinstance(value, Secret):
-        return str(value)
-    if hasattr(value, "value") and hasattr(value, "name") and hasattr(type(value), "__members__"):
-        return encode(value.value, upload_url)
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: encode(getattr(value, k), upload_url) for k in value.__dataclass_fields__}
-    return str(value)
-
-
 def main(argv: list[str]) -> int:
-    ctrl_fd, event_fd = int(argv[0]), int(argv[1])
+    ctrl_fd, event_fd, predict_fd = int(argv[0]), int(argv[1]), int(argv[2])
     chan = Channel(event_fd)
     # SIGTERM/SIGINT are for the HTTP process; the worker is stopped through its control pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
+    tune_malloc()
     worker = Worker(chan)
     if not worker.load():
         return 1
-    worker.serve(ctrl_fd)
+    worker.serve(ctrl_fd, predict_fd)
     worker.capture.flush()
     return 0
 

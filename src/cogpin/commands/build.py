@@ -1,26 +1,18 @@
-"""`cogpin build`: build the image from cog.lock (see cogpin.build)."""
+"""`cogpin build`: build the image from cog.lock (see cogpin.builder)."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
+import click
 
-def lock_mode(options: dict[str, Any]) -> str:
-    if options.get("frozen") and options.get("relock"):
-        from cogpin.errors import CogpinError
-
-        raise CogpinError("--frozen and --relock contradict each other", "pass one of them.")
-    return "frozen" if options.get("frozen") else "relock" if options.get("relock") else "locked"
+from cogpin.commands._common import load_config, lock_mode
 
 
 def main(**options: Any) -> int:
-    from cogpin.build import BuildOptions, build_image
-    from cogpin.config import load
+    from cogpin.builder import BuildOptions, build_image
 
-    config = load(file=options.get("config_file"))
-    for warning in config.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
+    config = load_config(options.get("config_file"))
     built = build_image(
         config,
         BuildOptions(
@@ -28,8 +20,9 @@ def main(**options: Any) -> int:
             no_cache=bool(options.get("no_cache")),
             secrets=tuple(options.get("secrets") or ()),
             progress=options.get("progress") or "auto",
-            lock_mode=lock_mode(options),
+            lock_mode=lock_mode(bool(options.get("frozen")), bool(options.get("relock"))),
         ),
     )
-    print(built.tags[0])
+    click.echo(f"Image built as {options.get('tag') or built.tags[0].removesuffix(':latest')}", err=True)
+    click.echo(built.tags[0])
     return 0

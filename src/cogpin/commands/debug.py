@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Any
 
+from cogpin.commands._common import load_config, lock_mode
+
 
 def main(**options: Any) -> int:
-    from cogpin.build import ca_certificate, load_lock
-    from cogpin.commands.build import lock_mode
-    from cogpin.config import load
+    from cogpin.builder import ca_certificate, load_lock
+    from cogpin.settings import wheels_port
     from cogpin.templates import DEFAULT_PORT, RenderOptions, render
 
-    config = load(file=options.get("config_file"))
-    for warning in config.warnings:
-        print(f"warning: {warning}", file=sys.stderr)
-    lock = load_lock(config, lock_mode(options))
-    port = int(os.environ.get("COGPIN_WHEELS_PORT") or DEFAULT_PORT)
+    config = load_config(options.get("config_file"))
+    lock = load_lock(config, lock_mode(bool(options.get("frozen")), bool(options.get("relock"))))
+    port = wheels_port(DEFAULT_PORT)
     text = render(
         lock, config, RenderOptions(include_project=True, port=port, ca_cert=ca_certificate(None) is not None)
     )

@@ -1,5 +1,6 @@
 """`cogpin push [IMAGE]`: build from cog.lock (refusing a stale lock), tag, push; prints the pushed
-reference with its digest (``registry/user/model:tag@sha256:…``)."""
+reference with its digest (``registry/user/model:tag@sha256:…``) on stdout, and on stderr the version
+reference a hub serves it as (``user/model:<digest hex>``)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import time
 
 import click
 
-from cogpin import containers
 from cogpin import registry as reg
+from cogpin.commands._common import load_config, lock_mode
 from cogpin.errors import CogpinError
 
 
@@ -22,12 +23,9 @@ def main(
     image: str | None = None,
 ) -> int:
     from cogpin import engine
-    from cogpin.build import BuildOptions, build_image
-    from cogpin.config import load
+    from cogpin.builder import BuildOptions, build_image
 
-    config = load(config_file)
-    for w in config.warnings:
-        click.echo(f"warning: {w}", err=True)
+    config = load_config(config_file)
     target = image or config.image
     if not target:
         raise CogpinError(
@@ -42,7 +40,7 @@ def main(
         no_cache=no_cache,
         secrets=tuple(secrets),
         progress=progress,
-        lock_mode=containers.lock_mode(frozen, relock),
+        lock_mode=lock_mode(frozen, relock),
     )
     built = build_image(config, opts, include_project=True)
     if f"{repo}:{tag}" not in (built.tags or ()):
@@ -64,4 +62,10 @@ def main(
     )
     pinned = f"{target}@{result.digest}" if "@" not in target else target
     click.echo(pinned)
+    first = repo.split("/", 1)[0]
+    has_host = "/" in repo and ("." in first or ":" in first or first == "localhost")
+    model = repo.split("/", 1)[1] if has_host else repo
+    click.echo(
+        f"Version: {model}:{result.digest.split(':', 1)[1]}  (run it through a hub: docs/hub.md)", err=True
+    )
     return 0

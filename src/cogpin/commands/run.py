@@ -11,17 +11,15 @@ import socket
 import subprocess
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import click
-
-from cogpin import containers
-from cogpin.containers import RunSpec
+from cogpin.commands._common import load_config, lock_mode, note, parse_env, source_spec
+from cogpin.containers import spec as containers
+from cogpin.containers.spec import RunSpec
 from cogpin.errors import CogpinError
 
-
-def _note(msg: str) -> None:
-    click.echo(msg, err=True)
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 
 def main(
@@ -34,28 +32,19 @@ def main(
     command: tuple[str, ...] = (),
 ) -> int:
     from cogpin import engine
-    from cogpin.config import load
 
     if not command:
         raise CogpinError("no command given", "e.g. `cog run python` or `cog run python -c 'import torch'`.")
-    config = load(config_file)
-    for w in config.warnings:
-        _note(f"warning: {w}")
-    user_env = containers.parse_env(envs)
+    config = load_config(config_file)
+    user_env = parse_env(envs)
     client = engine.client()
-    built = containers.environment_image(config, frozen=frozen, relock=relock)
-    spec = RunSpec(
-        image=built.id,
-        command=list(command),
-        env={**containers.project_env(config), **user_env},
-        mounts=containers.project_mount(config.root),
-        working_dir="/src",
-        publish={p: p for p in ports},
-        gpus=containers.choose_gpus(gpus, config.gpu, client, _note),
-        role="run",
-    )
+    mode = lock_mode(frozen, relock)
+    spec = source_spec(config, mode, list(command), role="run")
+    spec.env.update(user_env)
+    spec.publish = {p: p for p in ports}
+    spec.gpus = containers.choose_gpus(gpus, config.gpu, client, note)
     if ports:
-        _note("Published: " + ", ".join(f"http://127.0.0.1:{p}" for p in ports))
+        note("Published: " + ", ".join(f"http://127.0.0.1:{p}" for p in ports))
     if sys.stdin.isatty() and sys.stdout.isatty() and shutil.which("docker"):
         return _run_tty(spec)
     return _run_streamed(client, spec)
@@ -81,7 +70,7 @@ def _run_tty(spec: RunSpec) -> int:
         return 130
 
 
-def _run_streamed(client: Any, spec: RunSpec) -> int:
+def _run_streamed(client: DockerClient, spec: RunSpec) -> int:
     from docker.utils.socket import frames_iter
 
     spec.stdin_open = True

@@ -7,17 +7,16 @@ import sys
 import threading
 import time
 import urllib.parse
-from typing import Any
+from typing import TYPE_CHECKING
 
-import click
-
-from cogpin import containers
-from cogpin.containers import ModelContainer, RunSpec
+from cogpin.commands._common import load_config, lock_mode, source_spec
+from cogpin.commands._common import note as _note
+from cogpin.containers import spec as containers
+from cogpin.containers.model_server import ModelContainer
 from cogpin.errors import CogpinError
 
-
-def _note(msg: str) -> None:
-    click.echo(msg, err=True)
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 
 def main(
@@ -29,28 +28,18 @@ def main(
     gpus: str | None = None,
 ) -> int:
     from cogpin import engine
-    from cogpin.config import load
 
-    config = load(config_file)
-    for w in config.warnings:
-        _note(f"warning: {w}")
+    config = load_config(config_file)
     if not config.predict and not config.train:
         raise CogpinError(
             f"{config.path.name} has neither predict: nor train:, so there is nothing to serve",
             'add `predict: "predict.py:Predictor"` to cog.yaml.',
         )
     client = engine.client()
-    built = containers.environment_image(config, frozen=frozen, relock=relock)
+    mode = lock_mode(frozen, relock)
     command = list(containers.DEFAULT_COMMAND)
-    spec = RunSpec(
-        image=built.id,
-        command=command,
-        env=containers.project_env(config),
-        mounts=containers.project_mount(config.root),
-        working_dir="/src",
-        gpus=containers.choose_gpus(gpus, config.gpu, client, _note),
-        role="serve",
-    )
+    spec = source_spec(config, mode, command, role="serve")
+    spec.gpus = containers.choose_gpus(gpus, config.gpu, client, _note)
     if upload_url:
         command += ["--upload-url", upload_url]
     host = urllib.parse.urlsplit(upload_url).hostname if upload_url else None
@@ -91,7 +80,7 @@ def main(
             stop.set()
 
 
-def _stop_gracefully(client: Any, cid: str | None) -> None:
+def _stop_gracefully(client: DockerClient, cid: str | None) -> None:
     """SIGTERM: the runtime finishes a running prediction, then exits (killed after 10 s)."""
     with containers.uninterruptible():
         try:
@@ -100,7 +89,7 @@ def _stop_gracefully(client: Any, cid: str | None) -> None:
             pass
 
 
-def _stream_logs(client: Any, cid: str | None, stop: threading.Event) -> None:
+def _stream_logs(client: DockerClient, cid: str | None, stop: threading.Event) -> None:
     try:
         for chunk in client.api.logs(cid, stream=True, follow=True, stdout=True, stderr=True):
             sys.stderr.buffer.write(chunk)

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cogpin.errors import CogpinError
 from cogpin.lock.inputs import compute_inputs
 from cogpin.lock.model import LOCK_NAME, Inputs, Lock, LockError, write_atomic
 from cogpin.resolver.compat import Flags
 from cogpin.settings import Settings
+
+if TYPE_CHECKING:
+    from cogpin.config import Config
+    from cogpin.resolver.images import ImageSource
 
 MODES = ("locked", "frozen", "relock")
 
@@ -19,11 +23,11 @@ class StaleLock(CogpinError):
     pass
 
 
-def lock_path(config: Any) -> Path:
+def lock_path(config: Config) -> Path:
     return Path(config.root) / LOCK_NAME
 
 
-def existing_lock(config: Any) -> Lock | None:
+def existing_lock(config: Config) -> Lock | None:
     p = lock_path(config)
     if not p.is_file():
         return None
@@ -56,19 +60,19 @@ def effective_flags(options: dict[str, Any], lock: Lock | None) -> Flags:
     return Flags.from_options(gpu_archs=archs, driver=driver, cuda_flavor=flavor, platforms=platforms)
 
 
-def current_inputs(config: Any, flags: Flags, settings: Settings | None = None) -> Inputs:
+def current_inputs(config: Config, flags: Flags, settings: Settings | None = None) -> Inputs:
     return compute_inputs(config, flags, settings or Settings.from_env())
 
 
 def relock(
-    config: Any,
+    config: Config,
     flags: Flags,
     settings: Settings | None = None,
     *,
     old: Lock | None = None,
     upgrade: bool = False,
     upgrade_packages: tuple[str, ...] = (),
-    images: Any = None,
+    images: ImageSource | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[Lock, bool]:
     """Resolve and write cog.lock atomically; returns (lock, whether the file changed). A failure raises
@@ -91,11 +95,11 @@ def relock(
 
 
 def ensure_fresh(
-    config: Any,
+    config: Config,
     mode: str = "locked",
     *,
     settings: Settings | None = None,
-    images: Any = None,
+    images: ImageSource | None = None,
     echo: Callable[[str], None] | None = None,
 ) -> Lock:
     """The lock for ``config``, as ``build``/``push`` need it.

@@ -13,11 +13,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from cogpin import __version__
+from cogpin.config import Config
 from cogpin.lock.inputs import compute_inputs
-from cogpin.lock.model import LOCK_VERSION, Lock
+from cogpin.lock.model import LOCK_VERSION, Inputs, Lock
 from cogpin.resolver.compat import Flags, Plan, ResolveError, plan
 from cogpin.resolver.images import (
     EngineImageSource,
@@ -29,6 +31,9 @@ from cogpin.resolver.images import (
 from cogpin.resolver.memo import Memo
 from cogpin.resolver.python import IndexSetup, Package, Target, index_setup, resolve_closure
 from cogpin.settings import Settings
+
+if TYPE_CHECKING:
+    from cogpin.artifacts.runtime_wheel import RuntimeWheel
 
 Progress = Callable[[str], None]
 
@@ -52,7 +57,7 @@ def _python_key(image: str, platform: str) -> str:
 
 
 def make_lock(
-    config: Any,
+    config: Config,
     flags: Flags,
     settings: Settings,
     *,
@@ -64,111 +69,177 @@ def make_lock(
 ) -> Lock:
     p = plan(config, flags)
     inputs = compute_inputs(config, flags, settings)
-    images = images or EngineImageSource()
-    cancels: list[threading.Event] = []
-    pool = ThreadPoolExecutor(max_workers=3 + 2 * len(p.platforms), thread_name_prefix="cogpin-lock")
+    run = _LockRun(
+        p, config, settings, old, upgrade, upgrade_packages, images or EngineImageSource(), progress
+    )
     try:
-        return _make(
-            p, config, settings, inputs, old, upgrade, upgrade_packages, images, progress, pool, cancels
-        )
+        return run.make(inputs)
     finally:
-        for c in cancels:  # a uv run still going is not wanted any more (only after an error)
+        run.close()
+
+
+class _LockRun:
+    """One ``make_lock``: the request and the threads its effects run in. ``make`` runs the steps; the
+    others are its parts, in the order they start."""
+
+    def __init__(
+        self,
+        p: Plan,
+        config: Config,
+        settings: Settings,
+        old: Lock | None,
+        upgrade: bool,
+        upgrade_packages: tuple[str, ...],
+        images: ImageSource,
+        progress: Progress,
+    ) -> None:
+        self.p, self.config, self.settings, self.old = p, config, settings, old
+        self.upgrade, self.upgrade_packages = upgrade, upgrade_packages
+        self.images, self.progress = images, progress
+        self.cancels: list[threading.Event] = []
+        self._local: tuple[Path, ...] | None = None
+        self._local_lock = threading.Lock()
+        self.pool = ThreadPoolExecutor(max_workers=3 + 2 * len(p.platforms), thread_name_prefix="cogpin-lock")
+        self.memo = Memo(settings.cache_dir, "image-python")
+        self.want_python = p.python_source == "image"
+        self.setup_f: Future[IndexSetup] | None = None
+
+    def close(self) -> None:
+        for c in self.cancels:  # a uv run still going is not wanted any more (only after an error)
             c.set()
-        pool.shutdown(wait=True)
+        self.pool.shutdown(wait=True)
 
-
-def _make(
-    p: Plan,
-    config: Any,
-    settings: Settings,
-    inputs: Any,
-    old: Lock | None,
-    upgrade: bool,
-    upgrade_packages: tuple[str, ...],
-    images: ImageSource,
-    progress: Progress,
-    pool: ThreadPoolExecutor,
-    cancels: list[threading.Event],
-) -> Lock:
-    from cogpin.runtime_wheel import build_runtime_wheel
-
-    want_python = p.python_source == "image"
-    memo = Memo(settings.cache_dir, "image-python")
-
-    # started at once: the index setup (its torch-index probe, which uv needs), then uv when the target
-    # Python is known or guessed (before the other threads, which would only compete with it for the GIL),
-    # the base images, and the runtime wheel
-    setup_f = pool.submit(index_setup, p, config, settings)
-
-    # 1. base image per platform, by digest (kept from the old lock unless --upgrade), read in one thread
-    known: dict[str, ImageInfo] = {}
-    missing: list[str] = []
-    for platform in p.platforms:
-        info = None if upgrade else _base_from_old(old, p.base_image, platform)
-        if info is None:
-            missing.append(platform)
+    def make(self, inputs: Inputs) -> Lock:
+        p = self.p
+        # started at once: the index setup (its torch-index probe, which uv needs), then uv when the target
+        # Python is known or guessed (before the other threads, which would only compete with it for the GIL),
+        # the base images, and the runtime wheel
+        self.setup_f = self.pool.submit(index_setup, p, self.config.requirements, self.settings)
+        # 1. base image per platform, by digest (kept from the old lock unless --upgrade)
+        known, missing = self.kept_bases()
+        # 2. the exact Python: known now (standalone; bases kept from the old lock), or guessed and checked later
+        standalone: StandalonePython | None = None
+        standalone_error: ResolveError | None = None
+        guess: str | None = None
+        if self.want_python:
+            guess = _python_guess(p, known, missing, self.memo)
         else:
-            known[platform] = info
+            try:
+                standalone = standalone_python(p.python_requested, p.platforms[0])
+                guess = standalone.version
+            except ResolveError as e:
+                standalone_error = e
+        resolving = self.start(guess) if guess else None
+        bases, runtime_f = self.read_bases(known, missing)
+        if self.want_python:
+            python = self.image_python(bases)
+        else:
+            if standalone_error is not None:
+                raise standalone_error
+            assert standalone is not None
+            python = standalone.version
+        # 3. the Python closure per platform (re-run when the guessed Python was not the image's)
+        if resolving is None or guess != python:
+            if self.cancels:
+                self.cancels[-1].set()
+            resolving = self.start(python)
+        packages = self.merged(resolving)
+        # 4. the runtime wheel
+        rt = runtime_f.result()
+        data = {
+            "lock-version": LOCK_VERSION,
+            "generated-by": f"cogpin {__version__}",
+            "data-version": p.data_version,
+            "inputs": inputs.table(),
+            "original": inputs.original,
+            "locked": _locked(p, bases, python, standalone, packages),
+            "package": [_package(pkg) for pkg in packages],
+            "runtime": {"filename": rt.filename, "name": rt.name, "sha256": rt.sha256, "version": rt.version},
+        }
+        return Lock(data)
 
-    def read_images() -> dict[str, ImageInfo]:
-        out = {}
-        for platform in missing:
-            out[platform] = images.inspect(p.base_image, platform, want_python=want_python)
-        return out
+    def kept_bases(self) -> tuple[dict[str, ImageInfo], list[str]]:
+        """The base images the old lock pins for this plan (none with --upgrade), and the platforms
+        whose base must be read from the registry."""
+        known: dict[str, ImageInfo] = {}
+        missing: list[str] = []
+        for platform in self.p.platforms:
+            info = None if self.upgrade else _base_from_old(self.old, self.p.base_image, platform)
+            if info is None:
+                missing.append(platform)
+            else:
+                known[platform] = info
+        return known, missing
 
-    # 2. the exact Python: known now (standalone; bases kept from the old lock), or guessed and checked later
-    standalone: StandalonePython | None = None
-    standalone_error: ResolveError | None = None
-    guess: str | None = None
-    if want_python:
-        guess = _python_guess(p, known, missing, memo)
-    else:
-        try:
-            standalone = standalone_python(p.python_requested, p.platforms[0])
-            guess = standalone.version
-        except ResolveError as e:
-            standalone_error = e
-
-    def resolve(target: Target, prefs: dict[str, str] | None, cancel: threading.Event) -> list[Package]:
-        setup: IndexSetup = setup_f.result()
+    def resolve(self, target: Target, prefs: dict[str, str] | None, cancel: threading.Event) -> list[Package]:
+        assert self.setup_f is not None
+        setup: IndexSetup = self.setup_f.result()
         return resolve_closure(
-            p,
-            config,
-            settings,
+            self.p,
+            self.config.requirements,
+            self.settings,
             target,
             preferences=prefs,
-            upgrade=upgrade,
-            upgrade_packages=upgrade_packages,
+            upgrade=self.upgrade,
+            upgrade_packages=self.upgrade_packages,
             setup=setup,
             cancel=cancel,
+            local_wheels=self.local_wheels(),
         )
 
-    def start(python: str) -> dict[str, Future[list[Package]]]:
+    def local_wheels(self) -> tuple[Path, ...]:
+        """The wheels of the project's local artifacts, built once per lock (cogpin.lock.local)."""
+        if not self.config.requirements.local_artifacts:
+            return ()
+        with self._local_lock:
+            if self._local is None:
+                from cogpin.lock.local import local_wheels
+
+                self._local = tuple(w.path for w in local_wheels(self.config, self.settings, self.progress))
+        return self._local
+
+    def start(self, python: str) -> dict[str, Future[list[Package]]]:
+        """uv for every platform with the target ``python``, in the pool (cancelled by a later start)."""
         cancel = threading.Event()
-        cancels.append(cancel)
+        self.cancels.append(cancel)
         futures = {}
-        for platform in p.platforms:
-            target = Target(platform, python, p.glibc)
-            progress(f"resolving Python packages for {platform} (Python {python}, {target.uv_platform})")
-            prefs = None if old is None or upgrade else old.package_versions(platform)
-            futures[platform] = pool.submit(resolve, target, prefs, cancel)
+        for platform in self.p.platforms:
+            target = Target(platform, python, self.p.glibc)
+            self.progress(f"resolving Python packages for {platform} (Python {python}, {target.uv_platform})")
+            prefs = None if self.old is None or self.upgrade else self.old.package_versions(platform)
+            futures[platform] = self.pool.submit(self.resolve, target, prefs, cancel)
         return futures
 
-    resolving = start(guess) if guess else None
-    for platform in missing:
-        progress(f"reading {p.base_image} ({platform}) from the registry")
-    images_f: Future[dict[str, ImageInfo]] | None = pool.submit(read_images) if missing else None
-    runtime_f = pool.submit(build_runtime_wheel, settings.cache_dir)
+    def read_bases(
+        self, known: dict[str, ImageInfo], missing: list[str]
+    ) -> tuple[dict[str, ImageInfo], Future[RuntimeWheel]]:
+        """Every platform's base: the kept ones, and the ``missing`` read in one thread, while the runtime
+        wheel builds in another (its future is returned); the CUDA the image has is checked against the plan."""
+        from cogpin.artifacts.runtime_wheel import build_runtime_wheel
 
-    read = images_f.result() if images_f is not None else {}
-    bases = {pl: known[pl] if pl in known else read[pl] for pl in p.platforms}
-    for pl in missing:
-        if read[pl].python:
-            memo.put(_python_key(p.base_image, pl), read[pl].python)
-    first = bases[p.platforms[0]]
-    _check_cuda(p, first)
+        p = self.p
 
-    if want_python:
+        def read_images() -> dict[str, ImageInfo]:
+            out = {}
+            for platform in missing:
+                out[platform] = self.images.inspect(p.base_image, platform, want_python=self.want_python)
+            return out
+
+        for platform in missing:
+            self.progress(f"reading {p.base_image} ({platform}) from the registry")
+        images_f: Future[dict[str, ImageInfo]] | None = self.pool.submit(read_images) if missing else None
+        runtime_f = self.pool.submit(build_runtime_wheel, self.settings.cache_dir)
+        read = images_f.result() if images_f is not None else {}
+        bases = {pl: known[pl] if pl in known else read[pl] for pl in p.platforms}
+        for pl in missing:
+            if read[pl].python:
+                self.memo.put(_python_key(p.base_image, pl), read[pl].python)
+        _check_cuda(p, bases[p.platforms[0]])
+        return bases, runtime_f
+
+    def image_python(self, bases: dict[str, ImageInfo]) -> str:
+        """The exact Python of the base images: the same on every platform, and the one asked for."""
+        p = self.p
         pythons = {pl: b.python for pl, b in bases.items()}
         for pl, v in pythons.items():
             if not v:
@@ -187,42 +258,22 @@ def _make(
                 f"python_version {p.python_requested} asked, but {p.base_image} has Python {python}",
                 f'set python_version: "{p.python}" (or "{python}") in cog.yaml.',
             )
-    else:
-        if standalone_error is not None:
-            raise standalone_error
-        assert standalone is not None
-        python = standalone.version
+        return python
 
-    # 3. the Python closure per platform (re-run when the guessed Python was not the image's)
-    if resolving is None or guess != python:
-        if cancels:
-            cancels[-1].set()
-        resolving = start(python)
-    merged: dict[tuple[str, str, str], Package] = {}
-    for platform in p.platforms:
-        pkgs = resolving[platform].result()
-        _check_closure(p, pkgs, platform)
-        for pkg in pkgs:
-            key = (pkg.name, pkg.version, pkg.source)
-            if key in merged:
-                merged[key].wheels.extend(pkg.wheels)
-            else:
-                merged[key] = pkg
-
-    # 4. the runtime wheel
-    rt = runtime_f.result()
-
-    data = {
-        "lock-version": LOCK_VERSION,
-        "generated-by": f"cogpin {__version__}",
-        "data-version": p.data_version,
-        "inputs": inputs.table(),
-        "original": inputs.original,
-        "locked": _locked(p, bases, python, standalone, list(merged.values())),
-        "package": [_package(pkg) for pkg in merged.values()],
-        "runtime": {"filename": rt.filename, "name": rt.name, "sha256": rt.sha256, "version": rt.version},
-    }
-    return Lock(data)
+    def merged(self, resolving: dict[str, Future[list[Package]]]) -> list[Package]:
+        """The closures of every platform, checked, as one list (a package on several platforms once,
+        with all its wheels)."""
+        merged: dict[tuple[str, str, str], Package] = {}
+        for platform in self.p.platforms:
+            pkgs = resolving[platform].result()
+            _check_closure(self.p, pkgs, platform)
+            for pkg in pkgs:
+                key = (pkg.name, pkg.version, pkg.source)
+                if key in merged:
+                    merged[key].wheels.extend(pkg.wheels)
+                else:
+                    merged[key] = pkg
+        return list(merged.values())
 
 
 def _python_guess(p: Plan, known: dict[str, ImageInfo], missing: list[str], memo: Memo) -> str | None:

@@ -9,9 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import tomli_w
 
 from cogpin.errors import CogpinError
+from cogpin.fsutil import atomic_write
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -251,6 +250,16 @@ def _fmt(v: Any) -> str:
     return str(v) if v not in ("", None) else '""'
 
 
+def _changes(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[str, str]]:
+    """The keys whose values differ between ``a`` and ``b``, sorted, each "added", "removed" or "changed"."""
+    keys = sorted(set(a) | set(b))
+    return [
+        (k, "added" if k not in a else "removed" if k not in b else "changed")
+        for k in keys
+        if k not in a or k not in b or a[k] != b[k]
+    ]
+
+
 def _diff_original(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     out: list[str] = []
     for key in sorted(set(old) | set(new)):
@@ -260,15 +269,19 @@ def _diff_original(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
         if key == "requirements":
             label = new.get("requirements_file") or old.get("requirements_file") or "python_packages"
             ra, rb = _req_map(a or []), _req_map(b or [])
-            for name in sorted(set(ra) | set(rb)):
-                if name not in ra:
-                    out.append(f"{label}: added {rb[name]}")
-                elif name not in rb:
-                    out.append(f"{label}: removed {ra[name]}")
-                elif ra[name] != rb[name]:
+            for name, change in _changes(ra, rb):
+                if change == "changed":
                     out.append(f"{label}: {ra[name]} → {rb[name]}")
+                else:
+                    out.append(f"{label}: {change} {(rb if change == 'added' else ra)[name]}")
         elif key == "requirements_file":
             out.append(f"python_requirements {_fmt(a)} → {_fmt(b)}")
+        elif key == "local_artifacts":
+            la, lb = dict(a or {}), dict(b or {})
+            for path, change in _changes(la, lb):
+                if change == "changed":
+                    change += f" ({str(la[path])[:19]}… → {str(lb[path])[:19]}…)"
+                out.append(f"local artifact {path}: {change}")
         else:
             out.append(f"{key} {_fmt(a)} → {_fmt(b)}")
     return out
@@ -301,18 +314,6 @@ def write_atomic(path: Path | str, text: str) -> bool:
             return False
     except FileNotFoundError:
         pass
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        if p.exists():
-            os.chmod(tmp, p.stat().st_mode & 0o777)
-        else:
-            os.chmod(tmp, 0o644)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    mode = p.stat().st_mode & 0o777 if p.exists() else 0o644
+    atomic_write(p, data, mode=mode, durable=True)
     return True

@@ -10,19 +10,32 @@ names the constraint to relax.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import asdict, dataclass, field
-from functools import lru_cache
-from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.specifiers import SpecifierSet
 from packaging.utils import canonicalize_name
-from packaging.version import InvalidVersion, Version
 
-from cogpin.errors import CogpinError
+from cogpin.resolver.data import (
+    Data,
+    ResolveError,
+    arch_problem,
+    data_version,
+    load_data,
+    min_driver,
+    mm,
+    pick_image,
+    tag_for,
+    ver,
+)
+from cogpin.resolver.data import variants as variants_of
+
+if TYPE_CHECKING:
+    from cogpin.config import Config
+
+__all__ = ["Flags", "Plan", "ResolveError", "TorchPlan", "data_version", "load_data", "plan"]
 
 TORCH_INDEX = "https://download.pytorch.org/whl/{variant}"
 PYPI = "https://pypi.org/simple"
@@ -30,55 +43,6 @@ DEFAULT_PLATFORM = "linux/amd64"
 PLATFORMS = {"linux/amd64": "x86_64", "linux/arm64": "aarch64"}
 DEBIAN = "bookworm"
 TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
-
-
-class ResolveError(CogpinError):
-    """A request that cannot be resolved; the hint names what to relax or change."""
-
-
-# ----------------------------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class Data:
-    version: str
-    torch: dict[str, Any]
-    cuda: dict[str, Any]
-    python: dict[str, Any]
-
-    @property
-    def releases(self) -> dict[str, dict[str, Any]]:
-        return {r["torch"]: r for r in self.torch["releases"]}
-
-    @property
-    def minors(self) -> dict[str, dict[str, Any]]:
-        return {m["minor"]: m for m in self.torch["minors"]}
-
-
-def _read(name: str) -> dict[str, Any]:
-    text = resources.files("cogpin.resolver").joinpath("data", name).read_text(encoding="utf-8")
-    data: dict[str, Any] = json.loads(text)
-    return data
-
-
-@lru_cache(maxsize=1)
-def load_data() -> Data:
-    torch, cuda = _read("torch.json"), _read("cuda.json")
-    try:
-        python = _read("python.json")
-    except FileNotFoundError:
-        python = {"data-version": torch["data-version"], "builds": []}
-    versions = {torch["data-version"], cuda["data-version"], python["data-version"]}
-    if len(versions) != 1:
-        raise CogpinError(
-            f"cogpin's resolver data files disagree on data-version: {sorted(versions)}",
-            "run tools/refresh_compat.py so all data files carry one version.",
-        )
-    return Data(version=torch["data-version"], torch=torch, cuda=cuda, python=python)
-
-
-def data_version() -> str:
-    return load_data().version
 
 
 # ---------------------------------------------------------------------------------------------- flags
@@ -213,15 +177,6 @@ class Plan:
         return d
 
 
-def _ver(v: str) -> Version:
-    return Version(v)
-
-
-def _mm(v: str) -> tuple[int, int]:
-    p = v.split(".")
-    return int(p[0]), int(p[1]) if len(p) > 1 else 0
-
-
 def python_xy(version: str) -> str:
     if not re.fullmatch(r"3\.\d+(\.\d+)?", version):
         raise ResolveError(
@@ -253,7 +208,7 @@ def _torch_release(reqs: list[tuple[str, Requirement | None]], data: Data) -> tu
         if pinned:
             base = pinned[0].split("+")[0]
             if base not in releases:
-                known = sorted(releases, key=_ver)
+                known = sorted(releases, key=ver)
                 raise ResolveError(
                     f"torch=={pinned[0]} is not a torch release cogpin knows (data {data.version})",
                     f"pin one of {known[0]} … {known[-1]} (e.g. torch=={known[-1]}), or update cogpin "
@@ -261,7 +216,7 @@ def _torch_release(reqs: list[tuple[str, Requirement | None]], data: Data) -> tu
                 )
             return base, notes
         candidates = [
-            v for v in sorted(releases, key=_ver, reverse=True) if spec.contains(v, prereleases=False)
+            v for v in sorted(releases, key=ver, reverse=True) if spec.contains(v, prereleases=False)
         ]
         if not candidates:
             raise ResolveError(
@@ -281,91 +236,19 @@ def _torch_release(reqs: list[tuple[str, Requirement | None]], data: Data) -> tu
         if not match:
             raise ResolveError(
                 f"{lib}=={pins[0]} is not a release cogpin knows (data {data.version})",
-                f"pin torch instead (e.g. torch=={sorted(releases, key=_ver)[-1]}) and let cogpin pick {lib}.",
+                f"pin torch instead (e.g. torch=={sorted(releases, key=ver)[-1]}) and let cogpin pick {lib}.",
             )
         notes.append(f"{lib}=={pins[0]} → torch {match[0]} (lockstep)")
         return match[0], notes
     if any(canonicalize_name(r.name) in TORCH_FAMILY for _, r in reqs if r is not None):
         # torchvision/torchaudio without a pin and without torch: let them pull torch; pick newest known
-        newest = sorted(releases, key=_ver)[-1]
+        newest = sorted(releases, key=ver)[-1]
         notes.append(f"torchvision/torchaudio unpinned → torch {newest} (newest release in cogpin's data)")
         return newest, notes
     return None, notes
 
 
-def _images(data: Data) -> list[dict[str, Any]]:
-    return list(data.cuda["images"])
-
-
-def _min_driver(data: Data, cuda: str) -> str:
-    major = _mm(cuda)[0]
-    for row in data.cuda["drivers"]:
-        if row["cuda-major"] == major:
-            return str(row["min-driver"])
-    raise ResolveError(f"no minimum driver known for CUDA {cuda} (data {data.version})", "update cogpin.")
-
-
-def _arch_rows(data: Data) -> dict[str, dict[str, Any]]:
-    return {r["arch"]: r for r in data.cuda["architectures"]}
-
-
-def _arch_problem(data: Data, arch: str, cuda: str, torch: str | None) -> str | None:
-    row = _arch_rows(data)[arch]
-    if "min-cuda" in row and _mm(cuda) < _mm(row["min-cuda"]):
-        return f"{arch} ({row['name']}) needs CUDA ≥ {row['min-cuda']}"
-    if "max-cuda-major" in row and _mm(cuda)[0] > row["max-cuda-major"]:
-        return f"{arch} ({row['name']}) has no kernels in CUDA {_mm(cuda)[0]} wheels"
-    if torch is not None and "min-torch" in row and _mm(torch) < _mm(row["min-torch"]):
-        return f"{arch} ({row['name']}) needs torch ≥ {row['min-torch']}"
-    return None
-
-
-def tag_for(image: dict[str, Any], cudnn: str | None, flavor: str, ubuntu: str, data: Data) -> str:
-    cuda = image["cuda"]
-    part = ""
-    if cudnn:
-        plain_from = data.cuda["tag-rules"]["plain-cudnn-from"]
-        part = "cudnn-" if _ver(cuda) >= _ver(plain_from) else f"cudnn{cudnn}-"
-    return f"nvidia/cuda:{cuda}-{part}{flavor}-ubuntu{ubuntu}"
-
-
-def _pick_image(
-    data: Data, cuda_mm: str, cudnn_req: str | None, flavor: str
-) -> tuple[dict[str, Any], str | None, str]:
-    """Newest patch, highest cuDNN and newest Ubuntu of nvidia/cuda for CUDA X.Y."""
-    rows = [r for r in _images(data) if _mm(r["cuda"]) == _mm(cuda_mm)]
-    if not rows:
-        raise ResolveError(
-            f"no nvidia/cuda image is known for CUDA {cuda_mm} (data {data.version})",
-            "choose another build.cuda, or update cogpin.",
-        )
-    best: tuple[Any, ...] | None = None
-    for r in rows:
-        cudnns = r["cudnn"] if flavor != "base" else []
-        options: list[str | None] = (
-            list(sorted(cudnns, key=lambda c: int(c), reverse=True)) if cudnns else [None]
-        )
-        if flavor != "base" and cudnn_req:
-            options = [c for c in options if c == cudnn_req]
-        for c in options:
-            key = (int(c) if c else 0, _ver(r["cuda"]), _ver(sorted(r["ubuntu"], key=_ver)[-1]))
-            if best is None or key > best[0]:
-                best = (key, r, c, sorted(r["ubuntu"], key=_ver)[-1])
-    if best is None:
-        have = sorted({c for r in rows for c in r["cudnn"]})
-        raise ResolveError(
-            f"build.cudnn {cudnn_req!r} is not available with CUDA {cuda_mm} (nvidia/cuda has cuDNN {', '.join(have)})",
-            f"set build.cudnn to one of {', '.join(have)} in cog.yaml, or remove it.",
-        )
-    return best[1], best[2], best[3]
-
-
-def _variants(data: Data, torch: str) -> dict[str, dict[str, Any]]:
-    minor = ".".join(torch.split(".")[:2])
-    return dict(data.minors[minor]["variants"])
-
-
-def plan(config: Any, flags: Flags | None = None) -> Plan:
+def plan(config: Config, flags: Flags | None = None) -> Plan:
     """The resolution plan for ``config`` (a ``cogpin.config.Config``) under ``flags``. Pure."""
     flags = flags or Flags()
     data = load_data()
@@ -391,11 +274,10 @@ def plan(config: Any, flags: Flags | None = None) -> Plan:
                 f"set python_version to one of {', '.join(pythons)}, or pin a torch release that supports {xy}.",
             )
 
-    arm = "linux/arm64" in flags.platforms
     torch_plan: TorchPlan | None = None
     cuda_mm: str | None = None
     if gpu:
-        if arm:
+        if "linux/arm64" in flags.platforms:
             raise ResolveError(
                 "gpu: true with linux/arm64 is not supported by cogpin yet (nvidia/cuda arm64 images and "
                 "aarch64 CUDA wheels are not in its data)",
@@ -403,91 +285,12 @@ def plan(config: Any, flags: Flags | None = None) -> Plan:
             )
         if torch:
             assert rel is not None
-            variants = _variants(data, torch)
-            cands = sorted(variants, key=lambda v: _mm(variants[v]["cuda"]), reverse=True)
-            reasons: list[str] = []
-            if build_cuda:
-                capped = [v for v in cands if _mm(variants[v]["cuda"]) <= _mm(build_cuda)]
-                if not capped:
-                    raise ResolveError(
-                        f"build.cuda {build_cuda} is older than every CUDA variant of torch {torch} "
-                        f"({', '.join(sorted(cands))})",
-                        f"relax build.cuda (remove it or set ≥ {variants[cands[-1]]['cuda']}), or pin an older torch.",
-                    )
-                cands = capped
-            if flags.driver:
-                ok = []
-                for v in cands:
-                    need = _min_driver(data, variants[v]["cuda"])
-                    if driver_at_least(flags.driver, need):
-                        ok.append(v)
-                    else:
-                        reasons.append(f"{v} needs driver ≥ {need}")
-                if not ok:
-                    raise ResolveError(
-                        f"--driver {flags.driver} is too old for every CUDA variant of torch {torch}: "
-                        + "; ".join(reasons),
-                        "relax --driver (the target machines need a newer NVIDIA driver), "
-                        "or pin a torch release with an older CUDA variant.",
-                    )
-                cands = ok
-            for arch in flags.gpu_archs:
-                ok = []
-                for v in cands:
-                    problem = _arch_problem(data, arch, variants[v]["cuda"], torch)
-                    if problem:
-                        reasons.append(f"{v}: {problem}")
-                    else:
-                        ok.append(v)
-                if not ok:
-                    raise ResolveError(
-                        f"--gpu-arch {arch}: no CUDA variant of torch {torch} left that supports it"
-                        + (f" (with --driver {flags.driver})" if flags.driver else "")
-                        + ": "
-                        + "; ".join(reasons),
-                        f"relax --gpu-arch {arch}"
-                        + (" or --driver" if flags.driver else "")
-                        + (" or build.cuda" if build_cuda else "")
-                        + ", or pin another torch release.",
-                    )
-                cands = ok
-            variant = cands[0]
-            if len(cands) < len(variants):
-                notes.append(
-                    f"torch {torch}: variants {', '.join(sorted(variants))}; allowed {', '.join(sorted(cands))}"
-                )
-            cuda_mm = variants[variant]["cuda"]
-            default = (rel.get("pypi-default") or {}).get("variant")
-            cudnn_exact = (rel.get("pypi-default") or {}).get("cudnn") if default == variant else None
-            torch_plan = TorchPlan(
-                version=torch,
-                variant=variant,
-                index_url=TORCH_INDEX.format(variant=variant),
-                from_default_index=default == variant,
-                torchvision=rel.get("torchvision"),
-                torchaudio=rel.get("torchaudio"),
-                cuda=cuda_mm,
-                cudnn=cudnn_exact or variants[variant].get("cudnn"),
-            )
+            torch_plan = _gpu_torch(data, torch, rel, flags, build_cuda, notes)
+            cuda_mm = torch_plan.cuda
         else:
-            cuda_mm = build_cuda or str(data.cuda["default-cuda-without-torch"]["cuda"])
-            cuda_mm = ".".join(cuda_mm.split(".")[:2])
-            if flags.driver:
-                need = _min_driver(data, cuda_mm)
-                if not driver_at_least(flags.driver, need):
-                    raise ResolveError(
-                        f"--driver {flags.driver} cannot run CUDA {cuda_mm} (needs ≥ {need})",
-                        "relax --driver (the target machines need a newer NVIDIA driver)"
-                        + (", or set an older build.cuda." if build_cuda else "."),
-                    )
-            for arch in flags.gpu_archs:
-                problem = _arch_problem(data, arch, cuda_mm, None)
-                if problem:
-                    raise ResolveError(
-                        f"--gpu-arch {arch}: CUDA {cuda_mm} does not support it: {problem}",
-                        f"relax --gpu-arch {arch}, or set build.cuda in cog.yaml to a CUDA that supports it.",
-                    )
-        image, cudnn_major, ubuntu = _pick_image(data, cuda_mm, build_cudnn, flavor)
+            cuda_mm = _cuda_without_torch(data, flags, build_cuda)
+        assert cuda_mm is not None
+        image, cudnn_major, ubuntu = pick_image(data, cuda_mm, build_cudnn, flavor)
         base = tag_for(image, cudnn_major, flavor, ubuntu, data)
         glibc = data.cuda["glibc"][f"ubuntu{ubuntu}"]
         python_source = "standalone"
@@ -495,24 +298,13 @@ def plan(config: Any, flags: Flags | None = None) -> Plan:
     else:
         if torch:
             assert rel is not None
-            torch_plan = TorchPlan(
-                version=torch,
-                variant="cpu",
-                index_url=TORCH_INDEX.format(variant="cpu"),
-                from_default_index=False,
-                torchvision=rel.get("torchvision"),
-                torchaudio=rel.get("torchaudio"),
-                cuda=None,
-                cudnn=None,
-            )
+            torch_plan = _cpu_torch(torch, rel)
         base = f"python:{config.python_version}-slim-{DEBIAN}"
         glibc = data.cuda["glibc"][f"debian-{DEBIAN}"]
         python_source = "image"
         cudnn_major, ubuntu, cuda_version = None, None, None
 
-    requirements = rewrite_requirements(reqs, torch_plan)
     glibc_minor = glibc.split(".")[1]
-    python_platforms = {p: f"{PLATFORMS[p]}-manylinux_2_{min(int(glibc_minor), 40)}" for p in flags.platforms}
     return Plan(
         python=xy,
         python_requested=str(config.python_version),
@@ -526,14 +318,132 @@ def plan(config: Any, flags: Flags | None = None) -> Plan:
         python_source=python_source,
         glibc=glibc,
         platforms=flags.platforms,
-        python_platforms=python_platforms,
+        python_platforms={
+            p: f"{PLATFORMS[p]}-manylinux_2_{min(int(glibc_minor), 40)}" for p in flags.platforms
+        },
         torch=torch_plan,
-        requirements=requirements,
+        requirements=rewrite_requirements(reqs, torch_plan),
         driver=flags.driver if gpu else None,
         gpu_archs=flags.gpu_archs if gpu else (),
         data_version=data.version,
         notes=tuple(notes),
     )
+
+
+def _cpu_torch(torch: str, rel: dict[str, Any]) -> TorchPlan:
+    return TorchPlan(
+        version=torch,
+        variant="cpu",
+        index_url=TORCH_INDEX.format(variant="cpu"),
+        from_default_index=False,
+        torchvision=rel.get("torchvision"),
+        torchaudio=rel.get("torchaudio"),
+        cuda=None,
+        cudnn=None,
+    )
+
+
+def _gpu_torch(
+    data: Data, torch: str, rel: dict[str, Any], flags: Flags, build_cuda: str | None, notes: list[str]
+) -> TorchPlan:
+    """The CUDA variant of ``torch``: the newest CUDA that build.cuda, --driver and every --gpu-arch allow."""
+    variants = variants_of(data, torch)
+    cands = _allowed_variants(data, torch, variants, flags, build_cuda)
+    variant = cands[0]
+    if len(cands) < len(variants):
+        notes.append(
+            f"torch {torch}: variants {', '.join(sorted(variants))}; allowed {', '.join(sorted(cands))}"
+        )
+    default = (rel.get("pypi-default") or {}).get("variant")
+    cudnn_exact = (rel.get("pypi-default") or {}).get("cudnn") if default == variant else None
+    return TorchPlan(
+        version=torch,
+        variant=variant,
+        index_url=TORCH_INDEX.format(variant=variant),
+        from_default_index=default == variant,
+        torchvision=rel.get("torchvision"),
+        torchaudio=rel.get("torchaudio"),
+        cuda=variants[variant]["cuda"],
+        cudnn=cudnn_exact or variants[variant].get("cudnn"),
+    )
+
+
+def _allowed_variants(
+    data: Data, torch: str, variants: dict[str, dict[str, Any]], flags: Flags, build_cuda: str | None
+) -> list[str]:
+    """The variants of ``torch`` (newest CUDA first) within build.cuda that --driver and every --gpu-arch
+    allow; none left is a ResolveError naming why each was dropped."""
+    cands = sorted(variants, key=lambda v: mm(variants[v]["cuda"]), reverse=True)
+    reasons: list[str] = []
+    if build_cuda:
+        capped = [v for v in cands if mm(variants[v]["cuda"]) <= mm(build_cuda)]
+        if not capped:
+            raise ResolveError(
+                f"build.cuda {build_cuda} is older than every CUDA variant of torch {torch} "
+                f"({', '.join(sorted(cands))})",
+                f"relax build.cuda (remove it or set ≥ {variants[cands[-1]]['cuda']}), or pin an older torch.",
+            )
+        cands = capped
+    if flags.driver:
+        ok = []
+        for v in cands:
+            need = min_driver(data, variants[v]["cuda"])
+            if driver_at_least(flags.driver, need):
+                ok.append(v)
+            else:
+                reasons.append(f"{v} needs driver ≥ {need}")
+        if not ok:
+            raise ResolveError(
+                f"--driver {flags.driver} is too old for every CUDA variant of torch {torch}: "
+                + "; ".join(reasons),
+                "relax --driver (the target machines need a newer NVIDIA driver), "
+                "or pin a torch release with an older CUDA variant.",
+            )
+        cands = ok
+    for arch in flags.gpu_archs:
+        ok = []
+        for v in cands:
+            problem = arch_problem(data, arch, variants[v]["cuda"], torch)
+            if problem:
+                reasons.append(f"{v}: {problem}")
+            else:
+                ok.append(v)
+        if not ok:
+            raise ResolveError(
+                f"--gpu-arch {arch}: no CUDA variant of torch {torch} left that supports it"
+                + (f" (with --driver {flags.driver})" if flags.driver else "")
+                + ": "
+                + "; ".join(reasons),
+                f"relax --gpu-arch {arch}"
+                + (" or --driver" if flags.driver else "")
+                + (" or build.cuda" if build_cuda else "")
+                + ", or pin another torch release.",
+            )
+        cands = ok
+    return cands
+
+
+def _cuda_without_torch(data: Data, flags: Flags, build_cuda: str | None) -> str:
+    """CUDA X.Y for a GPU model without torch: build.cuda, else the data's default; checked against
+    --driver and every --gpu-arch."""
+    cuda_mm = build_cuda or str(data.cuda["default-cuda-without-torch"]["cuda"])
+    cuda_mm = ".".join(cuda_mm.split(".")[:2])
+    if flags.driver:
+        need = min_driver(data, cuda_mm)
+        if not driver_at_least(flags.driver, need):
+            raise ResolveError(
+                f"--driver {flags.driver} cannot run CUDA {cuda_mm} (needs ≥ {need})",
+                "relax --driver (the target machines need a newer NVIDIA driver)"
+                + (", or set an older build.cuda." if build_cuda else "."),
+            )
+    for arch in flags.gpu_archs:
+        problem = arch_problem(data, arch, cuda_mm, None)
+        if problem:
+            raise ResolveError(
+                f"--gpu-arch {arch}: CUDA {cuda_mm} does not support it: {problem}",
+                f"relax --gpu-arch {arch}, or set build.cuda in cog.yaml to a CUDA that supports it.",
+            )
+    return cuda_mm
 
 
 def rewrite_requirements(
@@ -575,11 +485,3 @@ def rewrite_requirements(
         op = "==" if label else "==="
         out.append(f"{r.name}{extras}{op}{want}{label}{marker}")
     return tuple(out)
-
-
-def check_version(v: str) -> bool:
-    try:
-        Version(v)
-        return True
-    except InvalidVersion:
-        return False

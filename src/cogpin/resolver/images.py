@@ -5,10 +5,13 @@ standalone CPython pin for bases without Python (nvidia/cuda)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from cogpin.errors import CogpinError
 from cogpin.resolver.compat import PLATFORMS, ResolveError, load_data
+
+if TYPE_CHECKING:
+    from docker import DockerClient
 
 ENV_KEYS = ("PYTHON_VERSION", "CUDA_VERSION", "NV_CUDNN_VERSION", "NVIDIA_REQUIRE_CUDA")
 
@@ -29,11 +32,11 @@ class ImageSource(Protocol):
 class EngineImageSource:
     """The real source: ``get_registry_data`` for the digest, then pull ``image@digest`` and read its config."""
 
-    def __init__(self, client: Any = None) -> None:
+    def __init__(self, client: DockerClient | None = None) -> None:
         self._client = client
 
     @property
-    def client(self) -> Any:
+    def client(self) -> DockerClient:
         if self._client is None:
             from cogpin.engine import client
 
@@ -46,10 +49,17 @@ class EngineImageSource:
         try:
             rd = self.client.images.get_registry_data(image)
         except (NotFound, APIError) as e:
+            have = self._mirror_tags(image)
             raise ResolveError(
                 f"cannot read {image} from its registry: {_short(e)}",
-                "check the name and your access (`docker login`), or a registry mirror; "
-                "for a local development environment run `scripts/dev-env up`.",
+                (
+                    f"the engine's registry mirror has {', '.join(have)}: choose a python_version among them; "
+                    if have
+                    else ""
+                )
+                + "check the name and your access (`docker login`), or a registry mirror; "
+                "for a local development environment run `scripts/dev-env up` (its stand-in base images: "
+                "docs/dev-env.md).",
             ) from e
         digest = str(rd.id)
         try:
@@ -74,6 +84,28 @@ class EngineImageSource:
         if want_python and not python:
             python = self._python_in(img.id, platform)
         return ImageInfo(image, platform, digest, {k: env[k] for k in ENV_KEYS if k in env}, python)
+
+    def _mirror_tags(self, image: str) -> list[str]:
+        """The tags of ``image``'s repository that the engine's registry mirrors hold (``python:3.11-…``), for
+        the error when a base image is missing: a company mirror, or the development environment's."""
+        import json
+        import urllib.request
+
+        name, _, _ = image.partition(":")
+        repo = name if "/" in name else f"library/{name}"
+        try:
+            mirrors = self.client.info().get("RegistryConfig", {}).get("Mirrors") or []
+        except Exception:
+            return []
+        for mirror in mirrors:
+            try:
+                with urllib.request.urlopen(f"{mirror.rstrip('/')}/v2/{repo}/tags/list", timeout=3) as r:  # noqa: S310
+                    tags = json.load(r).get("tags") or []
+            except (OSError, ValueError):
+                continue
+            if tags:
+                return [f"{name}:{t}" for t in sorted(tags)]
+        return []
 
     def _python_in(self, image_id: str, platform: str) -> str | None:
         try:
@@ -138,25 +170,9 @@ def _final(v: str) -> bool:
     return all(p.isdigit() for p in v.split("."))
 
 
-class FakeImageSource:
-    """An in-memory image source for tests (and a model of what the real one returns)."""
-
-    def __init__(self, images: dict[tuple[str, str], ImageInfo]) -> None:
-        self.images = images
-        self.calls: list[tuple[str, str]] = []
-
-    def inspect(self, image: str, platform: str, want_python: bool) -> ImageInfo:
-        self.calls.append((image, platform))
-        try:
-            return self.images[(image, platform)]
-        except KeyError:
-            raise ResolveError(f"cannot read {image} ({platform}) from its registry: not found") from None
-
-
 __all__ = [
     "CogpinError",
     "EngineImageSource",
-    "FakeImageSource",
     "ImageInfo",
     "ImageSource",
     "StandalonePython",

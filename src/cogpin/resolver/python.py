@@ -18,7 +18,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from packaging.markers import Marker
 from packaging.requirements import InvalidRequirement, Requirement
@@ -28,6 +28,9 @@ from packaging.utils import canonicalize_name, parse_wheel_filename
 from cogpin.resolver.compat import PLATFORMS, PYPI, TORCH_INDEX, Plan, ResolveError
 from cogpin.resolver.memo import Memo
 from cogpin.settings import Settings
+
+if TYPE_CHECKING:
+    from cogpin.config import Requirements
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -109,10 +112,20 @@ class Target:
         }
 
 
-def uv_bin() -> str:
-    from uv import find_uv_bin
+_uv_bin_lock = threading.Lock()
+_uv_bin: list[str] = []
 
-    return str(find_uv_bin())
+
+def uv_bin() -> str:
+    """The uv executable of this environment, found once. Locked: the platforms of a lock resolve in
+    threads, and uv's finder reads ``sysconfig``, whose first initialisation is not thread-safe on
+    Python 3.11 (a racing thread sees ``get_config_var("EXE")`` as None)."""
+    with _uv_bin_lock:
+        if not _uv_bin:
+            from uv import find_uv_bin
+
+            _uv_bin.append(str(find_uv_bin()))
+        return _uv_bin[0]
 
 
 @lru_cache(maxsize=16)
@@ -155,9 +168,9 @@ class IndexSetup:
     torch_index_skipped: str | None  # the torch index not offered (unreachable) or None
 
 
-def index_setup(plan: Plan, config: Any, settings: Settings, env: dict[str, str] | None = None) -> IndexSetup:
-    env = dict(os.environ) if env is None else env
-    req = config.requirements
+def index_setup(plan: Plan, req: Requirements, settings: Settings) -> IndexSetup:
+    """Where uv looks: the machine's indexes and find-links, then those the requirements name, and the
+    torch variant index when the plan needs one and it answers."""
     extra = list(settings.extra_index_urls) + [
         u for u in req.extra_index_urls if u not in settings.extra_index_urls
     ]
@@ -179,28 +192,18 @@ def index_setup(plan: Plan, config: Any, settings: Settings, env: dict[str, str]
     if t is not None and not t.from_default_index:
         url = settings.torch_index_url(t.variant)
         logical = TORCH_INDEX.format(variant=t.variant)
-        if env.get("COGPIN_TORCH_INDEX_URL") or remembered_reachable(url, settings):
+        if settings.torch_mirror or remembered_reachable(url, settings):
             torch_index = (url, logical)
         else:
             skipped = url
     return IndexSetup(req.index_url or settings.index_url, extra, find_links, opts, torch_index, skipped)
 
 
-def _local_dirs(links: list[str]) -> list[str]:
-    out = []
-    for f in links:
-        if f.startswith("file://"):
-            out.append(urllib.parse.unquote(urllib.parse.urlparse(f).path))
-        elif "://" not in f:
-            out.append(str(Path(f).resolve()))
-    return out
-
-
 def source_of(url: str, setup: IndexSetup) -> tuple[str, str | None]:
     """(logical source, url hint) for a wheel URL uv reported."""
     if url.startswith("file:") or "://" not in url:
         return FIND_LINKS, None
-    from cogpin.lock.inputs import normalise_url
+    from cogpin.urls import normalise_url, strip_credentials
 
     host = urllib.parse.urlparse(url).netloc.rsplit("@", 1)[-1]
     candidates: list[tuple[str, str]] = []
@@ -210,16 +213,10 @@ def source_of(url: str, setup: IndexSetup) -> tuple[str, str | None]:
         candidates.append((u, u))
     for used, logical in candidates:
         if urllib.parse.urlparse(used).netloc.rsplit("@", 1)[-1] == host:
-            return normalise_url(logical), _redact(url)
+            return normalise_url(logical), strip_credentials(url)
     if host == "files.pythonhosted.org":
-        return PYPI, _redact(url)
-    return normalise_url(setup.index_url), _redact(url)
-
-
-def _redact(url: str) -> str:
-    from cogpin.lock.inputs import normalise_url
-
-    return normalise_url(url) if "@" in url.split("/")[2] else url
+        return PYPI, strip_credentials(url)
+    return normalise_url(setup.index_url), strip_credentials(url)
 
 
 def best_wheel(filenames: list[str], target: Target) -> str | None:
@@ -246,7 +243,7 @@ def preferences_pylock(versions: dict[str, str]) -> str:
 
 def resolve_closure(
     plan: Plan,
-    config: Any,
+    requirements: Requirements,
     settings: Settings,
     target: Target,
     *,
@@ -255,60 +252,23 @@ def resolve_closure(
     upgrade_packages: tuple[str, ...] = (),
     setup: IndexSetup | None = None,
     cancel: threading.Event | None = None,
+    local_wheels: tuple[Path, ...] = (),
 ) -> list[Package]:
-    """Resolve with one ``uv pip compile``. ``cancel``, when set while uv runs, kills it (:class:`Cancelled`)."""
-    setup = setup or index_setup(plan, config, settings)
+    """Resolve with one ``uv pip compile``. ``cancel``, when set while uv runs, kills it (:class:`Cancelled`).
+    ``local_wheels``: the wheels of the project's local artifacts (cogpin.lock.local), offered to uv in a
+    find-links folder under their pinned ``name==version``."""
+    setup = setup or index_setup(plan, requirements, settings)
     lines = list(plan.requirements)
     with tempfile.TemporaryDirectory(prefix="cogpin-uv-") as tmp:
+        if local_wheels:
+            setup = _offer_local_wheels(Path(tmp) / "local", local_wheels, setup, lines)
         req_in = Path(tmp) / "requirements.in"
         req_in.write_text("".join(line + "\n" for line in lines))
         out = Path(tmp) / "pylock.toml"
         if preferences and not upgrade:
             out.write_text(preferences_pylock(preferences))
-        cmd = [
-            uv_bin(),
-            "pip",
-            "compile",
-            str(req_in),
-            "--no-config",
-            "--quiet",
-            "--no-header",
-            "--format",
-            "pylock.toml",
-            "-o",
-            str(out),
-            "--python-version",
-            target.python,
-            "--python-platform",
-            target.uv_platform,
-            "--index-url",
-            setup.index_url,
-            # the target is --python-version/--python-platform; this interpreter is only uv's host (and
-            # skips a slow search of PATH for a matching Python)
-            "--python",
-            sys.executable,
-            "--no-python-downloads",
-        ]
-        for u in setup.extra_index_urls:
-            cmd += ["--extra-index-url", u]
-        if setup.torch_index:
-            cmd += ["--extra-index-url", setup.torch_index[0]]
-        for f in setup.find_links:
-            cmd += ["--find-links", f]
-        if setup.torch_index or setup.find_links or setup.extra_index_urls:
-            cmd += ["--index-strategy", "unsafe-best-match"]
-        cmd += setup.options
-        if upgrade:
-            cmd.append("--upgrade")
-        for name in upgrade_packages:
-            cmd += ["--upgrade-package", name]
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("UV_INDEX", "UV_EXTRA_INDEX", "UV_FIND_LINKS", "UV_DEFAULT_INDEX"))
-        }
-        if settings.ca_bundle:
-            env["SSL_CERT_FILE"] = settings.ca_bundle
+        cmd = _uv_compile_command(req_in, out, target, setup, upgrade, upgrade_packages)
+        env = _uv_env(settings)
         returncode, stderr = _run(cmd, env, cancel)
         if returncode != 0:
             if setup.torch_index_skipped:
@@ -316,7 +276,91 @@ def resolve_closure(
                 _probe_memo(settings).forget(setup.torch_index_skipped)
             raise _uv_error(stderr, plan, setup, target)
         doc = tomllib.loads(out.read_text())
-    return _packages(doc, plan, setup, target, tuple(config.requirements.lines) or plan.requirements)
+    return _packages(doc, plan, setup, target, tuple(requirements.lines) or plan.requirements)
+
+
+def _offer_local_wheels(
+    local_dir: Path, local_wheels: tuple[Path, ...], setup: IndexSetup, lines: list[str]
+) -> IndexSetup:
+    """The local wheels copied into a find-links folder for uv, each required as its ``name==version``
+    (appended to ``lines``); the setup with that folder added."""
+    local_dir.mkdir()
+    for wheel in local_wheels:
+        shutil.copyfile(wheel, local_dir / wheel.name)
+        wheel_name, wheel_version, _, _ = parse_wheel_filename(wheel.name)
+        lines.append(f"{wheel_name}=={wheel_version}")
+    return IndexSetup(
+        setup.index_url,
+        setup.extra_index_urls,
+        [*setup.find_links, str(local_dir)],
+        setup.options,
+        setup.torch_index,
+        setup.torch_index_skipped,
+    )
+
+
+def _uv_compile_command(
+    req_in: Path,
+    out: Path,
+    target: Target,
+    setup: IndexSetup,
+    upgrade: bool,
+    upgrade_packages: tuple[str, ...],
+) -> list[str]:
+    """``uv pip compile`` of ``req_in`` into ``out`` (pylock.toml) for the target, over the setup's indexes."""
+    cmd = [
+        uv_bin(),
+        "pip",
+        "compile",
+        str(req_in),
+        "--no-config",
+        "--quiet",
+        "--no-header",
+        "--format",
+        "pylock.toml",
+        "-o",
+        str(out),
+        "--python-version",
+        target.python,
+        "--python-platform",
+        target.uv_platform,
+        "--index-url",
+        setup.index_url,
+        # the target is --python-version/--python-platform; this interpreter is only uv's host (and
+        # skips a slow search of PATH for a matching Python)
+        "--python",
+        sys.executable,
+        "--no-python-downloads",
+    ]
+    for u in setup.extra_index_urls:
+        cmd += ["--extra-index-url", u]
+    if setup.torch_index:
+        cmd += ["--extra-index-url", setup.torch_index[0]]
+    for f in setup.find_links:
+        cmd += ["--find-links", f]
+    if setup.torch_index or setup.find_links or setup.extra_index_urls:
+        cmd += ["--index-strategy", "unsafe-best-match"]
+    cmd += setup.options
+    if upgrade:
+        cmd.append("--upgrade")
+    for name in upgrade_packages:
+        cmd += ["--upgrade-package", name]
+    return cmd
+
+
+def _uv_env(settings: Settings) -> dict[str, str]:
+    """uv's environment: this one without the index variables (the setup says where to look), with the
+    CA bundle cogpin uses, or else the system trust store."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("UV_INDEX", "UV_EXTRA_INDEX", "UV_FIND_LINKS", "UV_DEFAULT_INDEX"))
+    }
+    if settings.ca_bundle:
+        env["SSL_CERT_FILE"] = settings.ca_bundle
+    else:  # no CA bundle named anywhere: the system trust store (a TLS-intercepting proxy's CA lives there)
+        env["UV_SYSTEM_CERTS"] = env["UV_NATIVE_TLS"] = "1"  # (UV_NATIVE_TLS: its older name)
+    return env
 
 
 def _run(cmd: list[str], env: dict[str, str], cancel: threading.Event | None) -> tuple[int, str]:
@@ -411,7 +455,3 @@ def _packages(
 
 def _original_line(name: str, requested: dict[str, str]) -> str | None:
     return requested.get(name)
-
-
-def which_uv() -> str | None:
-    return shutil.which("uv")

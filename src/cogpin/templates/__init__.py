@@ -1,11 +1,11 @@
 """Dockerfile text from (lock, config, options): a pure function over real Jinja templates.
 
 ``render(lock, config, options)`` gives the Dockerfile that ``cogpin build`` uses and ``cogpin debug``
-prints. The build context it expects (made by ``cogpin.build``)::
+prints. The build context it expects (made by ``cogpin.builder.context``)::
 
     Dockerfile                                       this text
     cogpin/ca/usr/local/share/ca-certificates/…      only with a CA certificate (``COG_CA_CERT``)
-    cogpin/rootfs/usr/local/lib/cogpin/init.py       the init (``init.py`` beside this file); and /src
+    cogpin/rootfs/usr/local/lib/cogpin/init.py       the image's PID 1 (``image_init.py`` here); and /src
     project/src/…                                    the project after .dockerignore (not in the
                                                      environment image)
 
@@ -13,7 +13,8 @@ Each tree is copied with ``COPY <tree>/ /`` and holds its parent folders, so the
 folder with the build's time in it: the layers are reproducible.
 
 Python packages are not in the context: ``pip`` in a ``RUN`` step fetches them from the short-lived
-server on ``127.0.0.1:<port>`` that serves exactly the lock's artifacts (see ``cogpin.wheelhouse``).
+server on ``127.0.0.1:<port>`` that serves exactly the lock's artifacts (``wheel_server.py`` here, run by
+``cogpin.builder.wheels_host`` or ``cogpin.builder.wheels_engine``).
 """
 
 from __future__ import annotations
@@ -26,22 +27,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cogpin import labels
 from cogpin.errors import CogpinError
-from cogpin.templates.lockview import LockView, Package, view
+from cogpin.fsutil import FILE_EPOCH
+from cogpin.lock.view import LockView, Package, view
 
 if TYPE_CHECKING:
     from cogpin.config import Config
 
 HERE = Path(__file__).parent
-TEMPLATE_FILES = ("Dockerfile.j2", "init.py", "__init__.py")
+TEMPLATE_FILES = ("Dockerfile.j2", "image_init.py", "__init__.py")
 DEFAULT_PORT = 47813  # fixed, so the RUN text (and so the layer cache) stays the same between builds
-FILE_EPOCH = 315532800  # 1980-01-01: mtime of every file a package step writes, so layers are reproducible
 INIT_PATH = "/usr/local/lib/cogpin/init.py"
 CA_TREE = "cogpin/ca"
 ROOTFS_TREE = "cogpin/rootfs"
 PROJECT_TREE = "project"
 
 _MOUNT_SAFE = re.compile(r"^[A-Za-z0-9._/@:+-]+$")
+# What a standalone CPython archive may ship besides pip (python-build-standalone's up to 3.11 carry
+# setuptools). When the lock pins one of them, the archive's copy is removed in the `cogpin-python` stage:
+# pip then only adds files in the final image, so no overlay whiteout (which carries the build's time)
+# reaches a layer, and the locked wheel is installed even where the archive has the same version.
+ARCHIVE_EXTRAS = ("setuptools", "wheel")
 
 
 @dataclass(frozen=True)
@@ -60,7 +67,8 @@ def template_version() -> str:
 
 
 def init_script() -> bytes:
-    return (HERE / "init.py").read_bytes()
+    """The image's PID 1 (reaps zombies, forwards signals), installed at INIT_PATH."""
+    return (HERE / "image_init.py").read_bytes()
 
 
 def render(lock: Any, config: Config, options: RenderOptions | None = None) -> str:
@@ -76,6 +84,8 @@ def render(lock: Any, config: Config, options: RenderOptions | None = None) -> s
         autoescape=False,
     )
     wheels_url = f"http://127.0.0.1:{options.port}/"
+    locked_names = {p.name for p in lv.packages}
+    archive_replaced = [n for n in ARCHIVE_EXTRAS if n in locked_names]
     text = env.get_template("Dockerfile.j2").render(
         template_version=template_version(),
         lock=lv,
@@ -87,6 +97,8 @@ def render(lock: Any, config: Config, options: RenderOptions | None = None) -> s
         base_env=base_env(lv),
         system_packages=sorted(set(config.system_packages) | set(lv.system_packages)),
         install=lambda packages: install_command(packages, wheels_url),
+        archive_replaced=archive_replaced,
+        archive_uninstall=archive_uninstall(archive_replaced),
         environment=[f"{k}={env_quote(v)}" for k, v in config.environment],
         run_steps=[run_step(step) for step in config.run],
         cog_env=cog_env(config),
@@ -109,25 +121,48 @@ def base_env(lv: LockView) -> list[str]:
     return env
 
 
+def with_fixed_mtimes(command: str, root: str = "/") -> str:
+    """``command``, then every file under ``root`` it wrote or changed gets the fixed mtime, so a layer's
+    bytes depend on what was written alone (never on when)."""
+    stamp = "/tmp/.cogpin-stamp"
+    return " \\\n && ".join(
+        [
+            f"touch {stamp}",
+            command,
+            f"find {root} -xdev -newer {stamp} -exec touch -h -d @{FILE_EPOCH} {{}} +",
+            f"rm -f {stamp}",
+        ]
+    )
+
+
 def install_command(packages: Iterable[Package], wheels_url: str) -> str:
     """One shell command: pip installs exactly ``packages`` offline with hash checking, then gives every
     file it wrote a fixed mtime (and hash-based .pyc files, from SOURCE_DATE_EPOCH) so that the layer's
     bytes depend on the wheels alone."""
     lines = [f"'{p.requirement()}'" for p in packages]
     req = "/tmp/cogpin-requirements.txt"
-    stamp = "/tmp/.cogpin-stamp"
-    parts = [
-        f"touch {stamp}",
-        "printf '%s\\n' \\\n      " + " \\\n      ".join(lines) + f" \\\n      > {req}",
-        f"PYTHONDONTWRITEBYTECODE=1 SOURCE_DATE_EPOCH={FILE_EPOCH} PIP_ROOT_USER_ACTION=ignore \\\n"
-        f"    python -m pip install -q --no-index --find-links {wheels_url} \\\n"
-        f"      --require-hashes --no-deps --no-cache-dir --disable-pip-version-check -r {req}",
-        f"rm -f {req}",
-        f"find / -xdev -newer {stamp} -exec touch -h -d @{FILE_EPOCH} {{}} +",
-        f"rm -f {stamp}",
-        f"touch -d @{FILE_EPOCH} /tmp",
-    ]
-    return " \\\n && ".join(parts)
+    install = " \\\n && ".join(
+        [
+            "printf '%s\\n' \\\n      " + " \\\n      ".join(lines) + f" \\\n      > {req}",
+            f"PYTHONDONTWRITEBYTECODE=1 SOURCE_DATE_EPOCH={FILE_EPOCH} PIP_ROOT_USER_ACTION=ignore \\\n"
+            f"    python -m pip install -q --no-index --find-links {wheels_url} \\\n"
+            f"      --require-hashes --no-deps --no-cache-dir --disable-pip-version-check -r {req}",
+            f"rm -f {req}",
+        ]
+    )
+    return with_fixed_mtimes(install) + f" \\\n && touch -d @{FILE_EPOCH} /tmp"
+
+
+def archive_uninstall(names: list[str]) -> str:
+    """The standalone archive's own copies of ``names`` removed in the ``cogpin-python`` stage (see
+    ARCHIVE_EXTRAS), its folders given the fixed mtime again; empty when there are none."""
+    if not names:
+        return ""
+    return with_fixed_mtimes(
+        "PYTHONDONTWRITEBYTECODE=1 PIP_ROOT_USER_ACTION=ignore /cogpin-python/opt/python/bin/python3 -m pip \\\n"
+        f"      uninstall -y -q --disable-pip-version-check {' '.join(names)}",
+        "/cogpin-python",
+    )
 
 
 def run_step(step: Any) -> str:
@@ -149,28 +184,24 @@ def run_step(step: Any) -> str:
 
 
 def cog_env(config: Config) -> list[str]:
-    env = []
-    if config.predict:
-        env.append(f"COG_PREDICT_TYPE_STUB={env_quote(config.predict)}")
-    if config.train:
-        env.append(f"COG_TRAIN_TYPE_STUB={env_quote(config.train)}")
-    if config.concurrency_max is not None:
-        env.append(f"COG_MAX_CONCURRENCY={int(config.concurrency_max)}")
-    return env
+    """The runtime's environment (``cogpin.config.runtime_env``) as ``ENV`` items (a number unquoted)."""
+    from cogpin.config import runtime_env
+
+    return [f"{k}={v if v.isdigit() else env_quote(v)}" for k, v in runtime_env(config).items()]
 
 
 def static_labels(lv: LockView, config: Config) -> dict[str, str]:
-    """Labels that follow from the lock and the config alone. ``cogpin.build`` adds the rest
+    """Labels that follow from the lock and the config alone. ``cogpin.builder`` adds the rest
     (``run.cog.openapi_schema``, ``run.cog.pip_freeze``, identity, revision, created) in a metadata step."""
     from cogpin.config import effective_json
 
     return {
-        "run.cog.version": lv.runtime.version,
-        "run.cog.config": json.dumps(effective_json(config), sort_keys=True, separators=(",", ":")),
-        "dev.cogpin.lock": f"sha256:{lv.sha256}",
-        "dev.cogpin.template": template_version(),
-        "org.opencontainers.image.base.name": lv.base_image,
-        "org.opencontainers.image.base.digest": lv.base_digest,
+        labels.COG_VERSION: lv.runtime.version,
+        labels.COG_CONFIG: json.dumps(effective_json(config), sort_keys=True, separators=(",", ":")),
+        labels.LOCK: f"sha256:{lv.sha256}",
+        labels.TEMPLATE: template_version(),
+        labels.OCI_BASE_NAME: lv.base_image,
+        labels.OCI_BASE_DIGEST: lv.base_digest,
     }
 
 
