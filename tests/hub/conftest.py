@@ -98,6 +98,14 @@ def hub_models(registry: str, hub_owner: str) -> Any:
     yield pushed
     client = docker.from_env()
     for name in PROJECTS:
+        # out of the registry too (it outlives test runs): another run's hub must not find this run's
+        # repositories holding its version ids
+        try:
+            httpx.delete(
+                f"http://{registry}/v2/{hub_owner}/{name}/manifests/sha256:{pushed[name].version}", timeout=10
+            )
+        except httpx.HTTPError:
+            pass
         for ref in (f"{registry}/{hub_owner}/{name}:latest", pushed[name].image):
             try:
                 # untag only: never force, never prune parents (another session may be building on them)
