@@ -23,10 +23,11 @@ pytestmark = [pytest.mark.network, pytest.mark.slow]
 
 # Run inside the installed cogpin: where its runtime comes from, and the sha256 of the wheel it builds.
 PROBE = (
-    "import json, sys, tempfile, pathlib; "
+    "import importlib.util, json, sys, tempfile, pathlib; "
     "from cogpin.artifacts.runtime_wheel import build_runtime_wheel, runtime_package_dir; "
     "w = build_runtime_wheel(pathlib.Path(tempfile.mkdtemp())); "
-    "print(json.dumps({'dir': str(runtime_package_dir()), 'sha256': w.sha256, 'version': w.version}))"
+    "print(json.dumps({'dir': str(runtime_package_dir()), 'sha256': w.sha256, 'version': w.version, "
+    "'sniffio': importlib.util.find_spec('sniffio') is not None}))"
 )
 
 
@@ -49,6 +50,9 @@ def _check_installed(python: Path, cogpin: Path, env: dict[str, str], expected_s
     probe = json.loads(_run([str(python), "-c", PROBE], env, cwd=python.parent).stdout)
     assert "/_runtime/cog" in probe["dir"], probe  # the copy shipped in the wheel, not this checkout
     assert probe["sha256"] == expected_sha, probe
+    # the hub's HTTP client (httpcore) asks sniffio on every request; without it each ask is a failed import
+    # (~1 ms of the hub's CPU per prediction, docs/hub.md "Performance")
+    assert probe["sniffio"], probe
 
 
 @pytest.fixture(scope="module")
